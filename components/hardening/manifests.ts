@@ -1,0 +1,789 @@
+/**
+ * Pure renderers for the post-install hardening manifests (issue 5): the default-ServiceAccount patch
+ * (CIS 5.1.5), the same-namespace NetworkPolicy (CIS 5.3.2), namespaces the stack creates, and the
+ * in-cluster reconciler that keeps both rules true in namespaces created after `pulumi up`.
+ *
+ * Every function returns plain objects and touches nothing; `components/hardening` wires them into
+ * `@pulumi/kubernetes` resources with the cluster's explicit provider. Object properties are readonly;
+ * arrays are typed mutable only because Pulumi's input types (`pulumi.Input<T>[]`) do not accept
+ * readonly arrays, so `metadata`/`spec`/`rules` can be passed straight to the resources.
+ */
+import { isIP } from "node:net";
+import { CronExpressionParser } from "cron-parser";
+import type { AllowedSourceModel, OperatorNamespaceModel, ReconcilerModel } from "../../config/model";
+
+/** The namespaces that exist in every cluster; RKE2's CIS profile hardens these itself. */
+export const BUILTIN_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"] as const;
+
+/**
+ * Name of the same-namespace NetworkPolicy, the one RKE2's profile creates in the built-in namespaces
+ * (rancher/rke2 `pkg/rke2/np.go`, `defaultNetworkPolicyName`). Using the same name means that the
+ * reconciler finds a policy the program (or RKE2) already put there and leaves it alone.
+ */
+export const SAME_NAMESPACE_POLICY_NAME = "default-network-policy";
+
+/**
+ * Makes a server-side-apply Patch take over its fields when another field manager holds them with a
+ * different value. See `defaultServiceAccountPatch` for why the default-SA patch needs it.
+ */
+export const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
+
+/**
+ * Default reconciler image: `rancher/shell`, the image Rancher itself runs for chart operations and its
+ * "Kubectl Shell". It has kubectl and a POSIX shell (SUSE BCI busybox base) and a numeric non-root
+ * user (1000), and it is listed in Rancher's `rancher-images.txt`, so air-gapped Rancher installations
+ * already mirror it. `rancher/kubectl` was rejected: it is built `FROM scratch` with only the kubectl
+ * binary (no shell to run a script). v0.6.x is the line of Rancher v2.13 (kubectl v1.33); the script
+ * uses only long-stable kubectl verbs (get/patch/create on core and networking/v1 objects), so the
+ * usual kubectl version skew is not a concern. Pin a tag your registry mirrors with `reconciler.image`.
+ */
+export const DEFAULT_RECONCILER_IMAGE = "rancher/shell:v0.6.4";
+
+/** Numeric user and group of the reconciler's container: `rancher/shell`'s `shell` user. */
+export const RECONCILER_UID = 1000;
+
+const RECONCILER_NAME = "cis-reconciler";
+/** Cluster-scoped names are prefixed with the project so they cannot collide with anything else. */
+const RECONCILER_CLUSTER_NAME = "hardened-rke2-cis-reconciler";
+const PART_OF_LABEL = { "app.kubernetes.io/part-of": "hardened-rke2" } as const;
+
+// ----------------------------------------------------------------------------------------------------
+// Manifest shapes (subset of the Kubernetes API used here)
+// ----------------------------------------------------------------------------------------------------
+
+export type StringMap = Readonly<Record<string, string>>;
+
+export interface ObjectMeta {
+  readonly name: string;
+  readonly namespace?: string;
+  readonly labels?: StringMap;
+  readonly annotations?: StringMap;
+}
+
+export interface NamespacedObjectMeta extends ObjectMeta {
+  readonly namespace: string;
+}
+
+export interface LabelSelector {
+  readonly matchLabels?: StringMap;
+}
+
+/** Body of a `core.v1.ServiceAccountPatch` (server-side apply). */
+export interface ServiceAccountPatchManifest {
+  readonly apiVersion: "v1";
+  readonly kind: "ServiceAccount";
+  readonly metadata: NamespacedObjectMeta & { readonly annotations: StringMap };
+  readonly automountServiceAccountToken: false;
+}
+
+export interface ServiceAccountManifest {
+  readonly apiVersion: "v1";
+  readonly kind: "ServiceAccount";
+  readonly metadata: NamespacedObjectMeta;
+  readonly automountServiceAccountToken: boolean;
+}
+
+export interface NamespaceManifest {
+  readonly apiVersion: "v1";
+  readonly kind: "Namespace";
+  readonly metadata: ObjectMeta;
+}
+
+export interface NetworkPolicyPeer {
+  readonly podSelector?: LabelSelector;
+  readonly namespaceSelector?: LabelSelector;
+  readonly ipBlock?: { readonly cidr: string };
+}
+
+export interface NetworkPolicyManifest {
+  readonly apiVersion: "networking.k8s.io/v1";
+  readonly kind: "NetworkPolicy";
+  readonly metadata: NamespacedObjectMeta;
+  readonly spec: {
+    readonly podSelector: LabelSelector;
+    readonly policyTypes: "Ingress"[];
+    readonly ingress: { readonly from: NetworkPolicyPeer[] }[];
+  };
+}
+
+export interface PolicyRule {
+  readonly apiGroups: string[];
+  readonly resources: string[];
+  readonly verbs: string[];
+  readonly resourceNames?: string[];
+}
+
+export interface ClusterRoleManifest {
+  readonly apiVersion: "rbac.authorization.k8s.io/v1";
+  readonly kind: "ClusterRole";
+  readonly metadata: ObjectMeta;
+  readonly rules: PolicyRule[];
+}
+
+export interface ClusterRoleBindingManifest {
+  readonly apiVersion: "rbac.authorization.k8s.io/v1";
+  readonly kind: "ClusterRoleBinding";
+  readonly metadata: ObjectMeta;
+  readonly roleRef: {
+    readonly apiGroup: "rbac.authorization.k8s.io";
+    readonly kind: "ClusterRole";
+    readonly name: string;
+  };
+  readonly subjects: { readonly kind: "ServiceAccount"; readonly name: string; readonly namespace: string }[];
+}
+
+export interface SeccompProfile {
+  readonly type: "RuntimeDefault";
+}
+
+export interface ContainerSecurityContext {
+  readonly runAsNonRoot: true;
+  readonly runAsUser: number;
+  readonly runAsGroup: number;
+  readonly privileged: false;
+  readonly allowPrivilegeEscalation: false;
+  readonly readOnlyRootFilesystem: true;
+  readonly capabilities: { readonly drop: "ALL"[] };
+  readonly seccompProfile: SeccompProfile;
+}
+
+export interface ResourceList {
+  readonly cpu: string;
+  readonly memory: string;
+}
+
+export interface Container {
+  readonly name: string;
+  readonly image: string;
+  readonly imagePullPolicy: "IfNotPresent";
+  readonly command: string[];
+  readonly env: { readonly name: string; readonly value: string }[];
+  readonly securityContext: ContainerSecurityContext;
+  readonly resources: { readonly requests: ResourceList; readonly limits: ResourceList };
+  readonly volumeMounts: { readonly name: string; readonly mountPath: string }[];
+}
+
+export interface PodSpec {
+  readonly serviceAccountName: string;
+  readonly automountServiceAccountToken: true;
+  readonly enableServiceLinks: false;
+  readonly restartPolicy: "Never";
+  readonly nodeSelector: StringMap;
+  readonly securityContext: {
+    readonly runAsNonRoot: true;
+    readonly runAsUser: number;
+    readonly runAsGroup: number;
+    readonly fsGroup: number;
+    readonly seccompProfile: SeccompProfile;
+  };
+  readonly containers: Container[];
+  readonly volumes: { readonly name: string; readonly emptyDir: { readonly sizeLimit: string } }[];
+}
+
+export interface CronJobManifest {
+  readonly apiVersion: "batch/v1";
+  readonly kind: "CronJob";
+  readonly metadata: NamespacedObjectMeta;
+  readonly spec: {
+    readonly schedule: string;
+    readonly concurrencyPolicy: "Forbid";
+    readonly startingDeadlineSeconds: number;
+    readonly successfulJobsHistoryLimit: number;
+    readonly failedJobsHistoryLimit: number;
+    readonly jobTemplate: {
+      readonly metadata: { readonly labels: StringMap };
+      readonly spec: {
+        readonly backoffLimit: number;
+        readonly activeDeadlineSeconds: number;
+        readonly template: { readonly metadata: { readonly labels: StringMap }; readonly spec: PodSpec };
+      };
+    };
+  };
+}
+
+/** Everything the reconciler needs, in the order it should be created. */
+export interface ReconcilerManifests {
+  /** Its namespace, labelled for the restricted Pod Security Standard. */
+  readonly namespace: NamespaceManifest;
+  /** Its namespace's `default` ServiceAccount patched like every other namespace's. */
+  readonly defaultServiceAccountPatch: ServiceAccountPatchManifest;
+  /** Its namespace policed like every other namespace. */
+  readonly networkPolicy: NetworkPolicyManifest;
+  /** Its own identity; token automount is off here and on only in the CronJob's pod. */
+  readonly serviceAccount: ServiceAccountManifest;
+  readonly clusterRole: ClusterRoleManifest;
+  readonly clusterRoleBinding: ClusterRoleBindingManifest;
+  readonly cronJob: CronJobManifest;
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Input checks. The stack loader validates configuration with friendly messages; these guards make the
+// renderers safe on their own, because a bad name here would otherwise surface only at apply time.
+// ----------------------------------------------------------------------------------------------------
+
+const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
+
+function isBuiltin(namespace: string): boolean {
+  return (BUILTIN_NAMESPACES as readonly string[]).includes(namespace);
+}
+
+function assertNamespaceName(name: string, what: string): void {
+  if (name.length > 63 || !DNS1123_LABEL.test(name)) {
+    throw new Error(
+      `${what} ${JSON.stringify(name)} is not a valid namespace name (a DNS-1123 label: at most 63 ` +
+        `lower-case letters, digits and '-', starting and ending with a letter or digit).`,
+    );
+  }
+}
+
+function isLabelKey(key: string): boolean {
+  const slash = key.indexOf("/");
+  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
+  const name = slash >= 0 ? key.slice(slash + 1) : key;
+  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return false;
+  return name.length <= 63 && LABEL_NAME.test(name);
+}
+
+function isLabelValue(value: string): boolean {
+  return value === "" || (value.length <= 63 && LABEL_NAME.test(value));
+}
+
+function assertLabels(labels: StringMap, what: string): void {
+  for (const [key, value] of Object.entries(labels)) {
+    if (!isLabelKey(key)) throw new Error(`${what}: ${JSON.stringify(key)} is not a valid label key.`);
+    if (!isLabelValue(value)) {
+      throw new Error(`${what}: label ${key} has an invalid value ${JSON.stringify(value)}.`);
+    }
+  }
+}
+
+/** Parses an IPv6 address (already checked by `isIP`) into a 128-bit integer. */
+function ipv6ToBigInt(address: string): bigint {
+  let text = address;
+  // An embedded IPv4 tail (`::ffff:10.0.0.1`) becomes two hextets.
+  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
+  if (v4) {
+    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
+    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
+  }
+  const [head, tail] = text.split("::") as [string, string | undefined];
+  const headParts = head === "" ? [] : head.split(":");
+  const tailParts = tail === undefined || tail === "" ? [] : tail.split(":");
+  const zeros = tail === undefined ? [] : Array<string>(8 - headParts.length - tailParts.length).fill("0");
+  return [...headParts, ...zeros, ...tailParts].reduce((acc, part) => (acc << 16n) | BigInt(`0x${part}`), 0n);
+}
+
+/** A CIDR in network form: valid address, prefix within range, no host bits set (`10.0.0.0/8`). */
+function assertCidr(cidr: string, what: string): void {
+  const match = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
+  const family = match ? isIP(match[1]) : 0;
+  const prefix = match ? Number(match[2]) : NaN;
+  const bits = family === 4 ? 32 : 128;
+  if (!match || family === 0 || prefix > bits || match[1].includes("%")) {
+    throw new Error(`${what}: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8 or fd00::/8.`);
+  }
+  const address = match[1];
+  const value =
+    family === 4
+      ? address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n)
+      : ipv6ToBigInt(address);
+  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
+  if ((value & hostMask) !== 0n) {
+    throw new Error(
+      `${what}: ${JSON.stringify(cidr)} has host bits set; write the network address ` +
+        `(the policy would otherwise not match what you expect).`,
+    );
+  }
+}
+
+function assertPinnedImage(image: string): void {
+  if (image === "" || /\s/.test(image)) {
+    throw new Error(`reconciler image ${JSON.stringify(image)} is not an image reference.`);
+  }
+  if (image.includes("@sha256:")) return;
+  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
+  const colon = lastSegment.lastIndexOf(":");
+  const tag = colon >= 0 ? lastSegment.slice(colon + 1) : "";
+  if (tag === "" || tag === "latest") {
+    throw new Error(
+      `reconciler image ${JSON.stringify(image)} is not pinned: give an explicit tag other than ` +
+        `"latest" (or a digest), e.g. ${DEFAULT_RECONCILER_IMAGE}.`,
+    );
+  }
+}
+
+const CRON_MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
+
+/** Kubernetes CronJob schedule: five fields (robfig/cron standard syntax) or a macro; no time zone. */
+function assertSchedule(schedule: string): void {
+  const trimmed = schedule.trim();
+  if (CRON_MACROS.includes(trimmed)) return;
+  const fields = trimmed.split(/\s+/);
+  const fieldsOk = fields.length === 5 && fields.every((f) => /^[0-9A-Za-z*?,/-]+$/.test(f));
+  let parsed = fieldsOk;
+  if (fieldsOk) {
+    try {
+      CronExpressionParser.parse(trimmed);
+    } catch {
+      parsed = false;
+    }
+  }
+  if (!parsed) {
+    throw new Error(
+      `reconciler schedule ${JSON.stringify(schedule)} is not a Kubernetes CronJob schedule ` +
+        `(five cron fields such as "*/5 * * * *", or @hourly/@daily/...; no TZ= prefix).`,
+    );
+  }
+}
+
+/**
+ * Splits a label selector into requirements and checks each one: `key`, `!key`, `key=value`,
+ * `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`. Returns the normalised selector.
+ */
+function assertLabelSelector(selector: string): string {
+  const requirements: string[] = [];
+  let depth = 0;
+  let current = "";
+  for (const ch of selector) {
+    if (ch === "(") depth++;
+    if (ch === ")") depth--;
+    if (depth < 0) break;
+    if (ch === "," && depth === 0) {
+      requirements.push(current.trim());
+      current = "";
+    } else {
+      current += ch;
+    }
+  }
+  requirements.push(current.trim());
+  const fail = (why: string): never => {
+    throw new Error(`reconciler networkPolicySelector ${JSON.stringify(selector)}: ${why}`);
+  };
+  if (depth !== 0) fail("unbalanced parentheses.");
+  for (const requirement of requirements) {
+    let match: RegExpExecArray | null;
+    if ((match = /^!\s*(\S+)$/.exec(requirement))) {
+      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
+    } else if ((match = /^([^\s=!(),]+)\s*(=|==|!=)\s*([^\s=!(),]*)$/.exec(requirement))) {
+      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
+      if (!isLabelValue(match[3])) fail(`${JSON.stringify(match[3])} is not a label value.`);
+    } else if ((match = /^([^\s=!(),]+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(requirement))) {
+      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
+      for (const value of match[3].split(",").map((v) => v.trim())) {
+        if (!isLabelValue(value)) fail(`${JSON.stringify(value)} is not a label value.`);
+      }
+    } else if ((match = /^([^\s=!(),]+)$/.exec(requirement))) {
+      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
+    } else {
+      fail(`cannot parse requirement ${JSON.stringify(requirement)}.`);
+    }
+  }
+  return requirements.join(",");
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Default ServiceAccount (CIS 5.1.5)
+// ----------------------------------------------------------------------------------------------------
+
+/**
+ * Server-side-apply patch of ServiceAccount `default` in `namespace` that sets only
+ * `automountServiceAccountToken: false`, for `core.v1.ServiceAccountPatch`.
+ *
+ * Annotation `pulumi.com/patchForce: "true"`: the API server rejects an apply that changes a field
+ * another field manager holds with a *different* value. In the built-in namespaces RKE2's profile has
+ * already set the field to `false` with an Update (manager named after the rke2 client), and the
+ * reconciler sets it with `kubectl patch`; an apply of the same value does not conflict, it just
+ * becomes a co-owner. A conflict arises only when someone else holds it at `true` (a chart or a team
+ * that manages the `default` ServiceAccount, or a manual edit), and then, without force, `pulumi up`
+ * fails while the namespace stays non-compliant. CIS 5.1.5 is the point of the patch, so it must win:
+ * force transfers ownership of the fields in this patch only, which is this one field (and the
+ * annotation itself, which the provider sends along). The rest of the ServiceAccount stays with its
+ * other managers. No `pulumi.com/patchFieldManager`: the provider's per-resource random manager is right.
+ */
+export function defaultServiceAccountPatch(namespace: string): ServiceAccountPatchManifest {
+  assertNamespaceName(namespace, "default ServiceAccount patch: namespace");
+  return {
+    apiVersion: "v1",
+    kind: "ServiceAccount",
+    metadata: { name: "default", namespace, annotations: { [PATCH_FORCE_ANNOTATION]: "true" } },
+    automountServiceAccountToken: false,
+  };
+}
+
+// ----------------------------------------------------------------------------------------------------
+// Namespaces and NetworkPolicies (CIS 5.3.2)
+// ----------------------------------------------------------------------------------------------------
+
+/** A namespace the stack asks the program to create (`create: true`), with its configured labels. */
+export function namespaceManifest(ns: OperatorNamespaceModel): NamespaceManifest {
+  assertNamespaceName(ns.name, "namespace");
+  if (!ns.create) {
+    throw new Error(`namespace ${ns.name} is not marked create: true; the program expects it to exist.`);
+  }
+  if (isBuiltin(ns.name)) {
+    throw new Error(`namespace ${ns.name} is built into Kubernetes and cannot be created.`);
+  }
+  assertLabels(ns.labels, `namespace ${ns.name}`);
+  return { apiVersion: "v1", kind: "Namespace", metadata: { name: ns.name, labels: { ...ns.labels } } };
+}
+
+function allowedSourcePeer(source: AllowedSourceModel, namespace: string, index: number): NetworkPolicyPeer {
+  const what = `namespace ${namespace}: allowFrom[${index}]`;
+  if ((source.namespace === undefined) === (source.cidr === undefined)) {
+    throw new Error(`${what} must have exactly one of "namespace" or "cidr".`);
+  }
+  if (source.namespace !== undefined) {
+    assertNamespaceName(source.namespace, `${what}.namespace`);
+    // Every namespace carries this label, set by the API server (Kubernetes 1.21+).
+    return { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": source.namespace } } };
+  }
+  const cidr = source.cidr as string;
+  assertCidr(cidr, `${what}.cidr`);
+  return { ipBlock: { cidr } };
+}
+
+/**
+ * The policy RKE2's profile puts in the built-in namespaces (`default-network-policy`: all pods,
+ * policy type Ingress only, ingress from any pod of the same namespace), plus one ingress peer per
+ * `allowFrom` entry. DNS keeps working the way it does in RKE2: the policy does not restrict egress, so
+ * queries leave the namespace, and CoreDNS in kube-system accepts them (RKE2's
+ * `default-network-dns-policy` there); replies are return traffic, which policies never block.
+ *
+ * Built-in namespaces are refused: RKE2 owns the policy of that name there, and a Pulumi-managed copy
+ * would take it over and delete it on destroy (RKE2 would not recreate it, its namespace annotation
+ * says it is done).
+ */
+export function sameNamespaceNetworkPolicy(ns: OperatorNamespaceModel): NetworkPolicyManifest {
+  assertNamespaceName(ns.name, "NetworkPolicy: namespace");
+  if (isBuiltin(ns.name)) {
+    throw new Error(
+      `namespace ${ns.name} is built in: RKE2's CIS profile manages its ${SAME_NAMESPACE_POLICY_NAME}; ` +
+        `add a separately named NetworkPolicy to allow more sources there.`,
+    );
+  }
+  return renderPolicy(ns.name, [
+    { podSelector: {} },
+    ...ns.allowFrom.map((source, i) => allowedSourcePeer(source, ns.name, i)),
+  ]);
+}
+
+/** The policy without its namespace: what the reconciler's script creates with `--namespace`. */
+function renderPolicyBody(from: NetworkPolicyPeer[]): Omit<NetworkPolicyManifest, "metadata"> & {
+  readonly metadata: ObjectMeta;
+} {
+  return {
+    apiVersion: "networking.k8s.io/v1",
+    kind: "NetworkPolicy",
+    metadata: { name: SAME_NAMESPACE_POLICY_NAME, labels: { ...PART_OF_LABEL } },
+    spec: { podSelector: {}, policyTypes: ["Ingress"], ingress: [{ from }] },
+  };
+}
+
+function renderPolicy(namespace: string, from: NetworkPolicyPeer[]): NetworkPolicyManifest {
+  const body = renderPolicyBody(from);
+  return { ...body, metadata: { ...body.metadata, namespace } };
+}
+
+// ----------------------------------------------------------------------------------------------------
+// The in-cluster reconciler (namespaces created after `pulumi up`)
+// ----------------------------------------------------------------------------------------------------
+
+/** Quotes a string for POSIX sh: single quotes, with embedded single quotes spliced in. */
+function shellQuote(value: string): string {
+  return `'${value.replace(/'/g, `'\\''`)}'`;
+}
+
+function checkReconcilerModel(model: ReconcilerModel): { selector: string } {
+  assertNamespaceName(model.namespace, "reconciler namespace");
+  if (isBuiltin(model.namespace)) {
+    throw new Error(`reconciler namespace ${model.namespace} is built in; give it a namespace of its own.`);
+  }
+  model.excludeNamespaces.forEach((ns, i) => assertNamespaceName(ns, `reconciler excludeNamespaces[${i}]`));
+  if (model.excludeNamespaces.includes(model.namespace)) {
+    throw new Error(
+      `reconciler excludeNamespaces must not list the reconciler's own namespace ${model.namespace}.`,
+    );
+  }
+  assertPinnedImage(model.image);
+  assertSchedule(model.schedule);
+  const selector =
+    model.networkPolicySelector.trim() === "" ? "" : assertLabelSelector(model.networkPolicySelector);
+  return { selector };
+}
+
+/**
+ * The reconciler's shell script (POSIX sh, kubectl only, shellcheck-clean with `-s sh`).
+ *
+ * - Every Active namespace not in `excludeNamespaces`: if its `default` ServiceAccount does not have
+ *   `automountServiceAccountToken: false`, patch it.
+ * - Every Active namespace matching `networkPolicySelector` (independent of the exclusions, which are
+ *   about the ServiceAccount only): if it has no `default-network-policy`, create the same-namespace
+ *   policy. An existing one, RKE2's or one the program manages with extra sources, is left as it is.
+ *   An empty selector selects nothing: the step is left out of the script (and its RBAC out of the role).
+ *
+ * Idempotent: one stdout line per change, nothing when there is nothing to do. Errors go to stderr, the
+ * run carries on with the next namespace, and exits 1 at the end so the Job shows as failed. A namespace
+ * whose `default` ServiceAccount does not exist yet is skipped until the next run.
+ */
+export function renderReconcilerScript(model: ReconcilerModel): string {
+  const { selector } = checkReconcilerModel(model);
+  const exclude = model.excludeNamespaces.length === 0 ? " " : ` ${model.excludeNamespaces.join(" ")} `;
+  const lines = [
+    "#!/bin/sh",
+    "# CIS reconciler rendered by hardened-rke2 (components/hardening/manifests.ts). Keeps CIS 5.1.5 (no",
+    "# token automount on default ServiceAccounts) and 5.3.2 (same-namespace NetworkPolicy) true in",
+    "# namespaces created after `pulumi up`. Prints one line per change and nothing otherwise.",
+    "set -eu",
+    "",
+    "# Namespaces whose default ServiceAccount is left alone (space-separated, space-padded).",
+    `EXCLUDE=${shellQuote(exclude)}`,
+  ];
+  if (selector !== "") {
+    const body = renderPolicyBody([{ podSelector: {} }]);
+    lines.push(
+      "# Namespaces matching this label selector get the same-namespace NetworkPolicy.",
+      `SELECTOR=${shellQuote(selector)}`,
+      `POLICY_NAME=${shellQuote(SAME_NAMESPACE_POLICY_NAME)}`,
+      `POLICY=${shellQuote(JSON.stringify(body))}`,
+    );
+  }
+  lines.push(
+    "",
+    "failures=0",
+    "",
+    "fail() {",
+    '  echo "error: $*" >&2',
+    "  failures=$((failures + 1))",
+    "}",
+    "",
+    "ensure_default_sa() {",
+    "  ns=$1",
+    '  if ! state=$(kubectl get serviceaccount default --namespace "$ns" --ignore-not-found \\',
+    "    --output 'jsonpath={.metadata.name}:{.automountServiceAccountToken}'); then",
+    '    fail "namespace $ns: cannot read ServiceAccount default"',
+    "    return 0",
+    "  fi",
+    '  case "$state" in',
+    "    '' | default:false) return 0 ;;",
+    "  esac",
+    "  was=${state#default:}",
+    '  if kubectl patch serviceaccount default --namespace "$ns" --type merge \\',
+    "    --patch '{\"automountServiceAccountToken\":false}' >/dev/null; then",
+    '    echo "serviceaccount $ns/default: automountServiceAccountToken ${was:-unset} -> false"',
+    "  else",
+    '    fail "namespace $ns: cannot patch ServiceAccount default"',
+    "  fi",
+    "}",
+  );
+  if (selector !== "") {
+    lines.push(
+      "",
+      "ensure_policy() {",
+      "  ns=$1",
+      '  if ! found=$(kubectl get networkpolicy "$POLICY_NAME" --namespace "$ns" --ignore-not-found --output name); then',
+      '    fail "namespace $ns: cannot read NetworkPolicy $POLICY_NAME"',
+      "    return 0",
+      "  fi",
+      '  if [ -n "$found" ]; then',
+      "    return 0",
+      "  fi",
+      '  if printf \'%s\\n\' "$POLICY" | kubectl create --namespace "$ns" --filename - >/dev/null; then',
+      '    echo "networkpolicy $ns/$POLICY_NAME: created"',
+      "  else",
+      '    fail "namespace $ns: cannot create NetworkPolicy $POLICY_NAME"',
+      "  fi",
+      "}",
+    );
+  }
+  lines.push(
+    "",
+    "list_namespaces() {",
+    '  kubectl get namespaces --field-selector status.phase=Active "$@" \\',
+    "    --output 'jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
+    "}",
+    "",
+    "if ! namespaces=$(list_namespaces); then",
+    "  echo 'error: cannot list namespaces' >&2",
+    "  exit 1",
+    "fi",
+    "while IFS= read -r ns; do",
+    '  [ -n "$ns" ] || continue',
+    '  case "$EXCLUDE" in',
+    '    *" $ns "*) continue ;;',
+    "  esac",
+    '  ensure_default_sa "$ns"',
+    "done <<EOF",
+    "$namespaces",
+    "EOF",
+  );
+  if (selector !== "") {
+    lines.push(
+      "",
+      'if ! selected=$(list_namespaces --selector "$SELECTOR"); then',
+      '  echo "error: cannot list namespaces matching $SELECTOR" >&2',
+      "  exit 1",
+      "fi",
+      "while IFS= read -r ns; do",
+      '  [ -n "$ns" ] || continue',
+      '  ensure_policy "$ns"',
+      "done <<EOF",
+      "$selected",
+      "EOF",
+    );
+  }
+  lines.push(
+    "",
+    'if [ "$failures" -gt 0 ]; then',
+    '  echo "error: $failures operation(s) failed" >&2',
+    "  exit 1",
+    "fi",
+    "",
+  );
+  return lines.join("\n");
+}
+
+/**
+ * The least RBAC the script needs, no wildcards:
+ * - namespaces: `list` (both namespace listings; it never reads one namespace by name);
+ * - serviceaccounts named `default`: `get`, `patch` (resourceNames confines both to that one name);
+ * - networkpolicies named `default-network-policy`: `get`; networkpolicies: `create`. The API cannot
+ *   confine `create` by name (the name is in the body, not the URL), so that rule has no resourceNames.
+ *   Both networkpolicies rules are left out when the selector is empty.
+ * No `list`/`watch` on serviceaccounts or networkpolicies, no `update`/`delete` anywhere.
+ */
+function reconcilerRules(selector: string): PolicyRule[] {
+  const rules: PolicyRule[] = [
+    { apiGroups: [""], resources: ["namespaces"], verbs: ["list"] },
+    { apiGroups: [""], resources: ["serviceaccounts"], resourceNames: ["default"], verbs: ["get", "patch"] },
+  ];
+  if (selector !== "") {
+    rules.push(
+      {
+        apiGroups: ["networking.k8s.io"],
+        resources: ["networkpolicies"],
+        resourceNames: [SAME_NAMESPACE_POLICY_NAME],
+        verbs: ["get"],
+      },
+      { apiGroups: ["networking.k8s.io"], resources: ["networkpolicies"], verbs: ["create"] },
+    );
+  }
+  return rules;
+}
+
+/**
+ * Every object of the reconciler (see `ReconcilerManifests`). Renders whether or not `model.enabled`
+ * is set; the caller decides whether to deploy it.
+ */
+export function reconcilerManifests(model: ReconcilerModel): ReconcilerManifests {
+  const { selector } = checkReconcilerModel(model);
+  const script = renderReconcilerScript(model);
+  const namespace = model.namespace;
+  const labels = { "app.kubernetes.io/name": RECONCILER_NAME, ...PART_OF_LABEL };
+  const podSeccomp: SeccompProfile = { type: "RuntimeDefault" };
+
+  return {
+    namespace: {
+      apiVersion: "v1",
+      kind: "Namespace",
+      metadata: {
+        name: namespace,
+        labels: {
+          ...PART_OF_LABEL,
+          "pod-security.kubernetes.io/enforce": "restricted",
+          "pod-security.kubernetes.io/enforce-version": "latest",
+          "pod-security.kubernetes.io/audit": "restricted",
+          "pod-security.kubernetes.io/warn": "restricted",
+        },
+      },
+    },
+    defaultServiceAccountPatch: defaultServiceAccountPatch(namespace),
+    networkPolicy: renderPolicy(namespace, [{ podSelector: {} }]),
+    serviceAccount: {
+      apiVersion: "v1",
+      kind: "ServiceAccount",
+      metadata: { name: RECONCILER_NAME, namespace, labels },
+      // Off for the identity; the CronJob's pod, the one consumer that talks to the API, turns it on.
+      automountServiceAccountToken: false,
+    },
+    clusterRole: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRole",
+      metadata: { name: RECONCILER_CLUSTER_NAME, labels },
+      rules: reconcilerRules(selector),
+    },
+    clusterRoleBinding: {
+      apiVersion: "rbac.authorization.k8s.io/v1",
+      kind: "ClusterRoleBinding",
+      metadata: { name: RECONCILER_CLUSTER_NAME, labels },
+      roleRef: { apiGroup: "rbac.authorization.k8s.io", kind: "ClusterRole", name: RECONCILER_CLUSTER_NAME },
+      subjects: [{ kind: "ServiceAccount", name: RECONCILER_NAME, namespace }],
+    },
+    cronJob: {
+      apiVersion: "batch/v1",
+      kind: "CronJob",
+      metadata: { name: RECONCILER_NAME, namespace, labels },
+      spec: {
+        schedule: model.schedule.trim(),
+        concurrencyPolicy: "Forbid",
+        // A run that could not start within 2 minutes is skipped, not queued; the next one catches up.
+        startingDeadlineSeconds: 120,
+        successfulJobsHistoryLimit: 1,
+        failedJobsHistoryLimit: 3,
+        jobTemplate: {
+          metadata: { labels },
+          spec: {
+            // The next scheduled run is the retry.
+            backoffLimit: 0,
+            // A hung run must not block the schedule forever (concurrencyPolicy Forbid).
+            activeDeadlineSeconds: 1800,
+            template: {
+              metadata: { labels },
+              spec: {
+                serviceAccountName: RECONCILER_NAME,
+                automountServiceAccountToken: true,
+                enableServiceLinks: false,
+                restartPolicy: "Never",
+                nodeSelector: { "kubernetes.io/os": "linux" },
+                securityContext: {
+                  runAsNonRoot: true,
+                  runAsUser: RECONCILER_UID,
+                  runAsGroup: RECONCILER_UID,
+                  fsGroup: RECONCILER_UID,
+                  seccompProfile: podSeccomp,
+                },
+                containers: [
+                  {
+                    name: RECONCILER_NAME,
+                    image: model.image,
+                    imagePullPolicy: "IfNotPresent",
+                    command: ["/bin/sh", "-c", script, RECONCILER_NAME],
+                    // The root filesystem is read-only; kubectl's discovery cache goes under $HOME.
+                    env: [{ name: "HOME", value: "/tmp" }],
+                    securityContext: {
+                      runAsNonRoot: true,
+                      runAsUser: RECONCILER_UID,
+                      runAsGroup: RECONCILER_UID,
+                      privileged: false,
+                      allowPrivilegeEscalation: false,
+                      readOnlyRootFilesystem: true,
+                      capabilities: { drop: ["ALL"] },
+                      seccompProfile: podSeccomp,
+                    },
+                    resources: {
+                      requests: { cpu: "20m", memory: "64Mi" },
+                      limits: { cpu: "500m", memory: "256Mi" },
+                    },
+                    volumeMounts: [{ name: "tmp", mountPath: "/tmp" }],
+                  },
+                ],
+                volumes: [{ name: "tmp", emptyDir: { sizeLimit: "64Mi" } }],
+              },
+            },
+          },
+        },
+      },
+    },
+  };
+}
