@@ -147,10 +147,8 @@ export interface ContainerSecurityContext {
   readonly seccompProfile: SeccompProfile;
 }
 
-export interface ResourceList {
-  readonly cpu: string;
-  readonly memory: string;
-}
+/** A type alias, not an interface: Pulumi's resource maps are index signatures, which interfaces do not fit. */
+export type ResourceList = { readonly cpu: string; readonly memory: string };
 
 export interface Container {
   readonly name: string;
@@ -532,9 +530,10 @@ export function renderReconcilerScript(model: ReconcilerModel): string {
   const exclude = model.excludeNamespaces.length === 0 ? " " : ` ${model.excludeNamespaces.join(" ")} `;
   const lines = [
     "#!/bin/sh",
-    "# CIS reconciler rendered by hardened-rke2 (components/hardening/manifests.ts). Keeps CIS 5.1.5 (no",
-    "# token automount on default ServiceAccounts) and 5.3.2 (same-namespace NetworkPolicy) true in",
-    "# namespaces created after `pulumi up`. Prints one line per change and nothing otherwise.",
+    "# CIS reconciler rendered by hardened-rke2 (components/hardening/manifests.ts). Keeps CIS 5.1.5",
+    "# (no token automount on default ServiceAccounts) and, where a selector asks for it, 5.3.2",
+    "# (same-namespace network policy) true in namespaces created after `pulumi up`. Prints one line",
+    "# per change and nothing otherwise.",
     "set -eu",
     "",
     "# Namespaces whose default ServiceAccount is left alone (space-separated, space-padded).",
@@ -597,14 +596,12 @@ export function renderReconcilerScript(model: ReconcilerModel): string {
       "}",
     );
   }
+  const listActive = "kubectl get namespaces --field-selector status.phase=Active";
+  const namesOnly = "--output 'jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}'";
   lines.push(
     "",
-    "list_namespaces() {",
-    '  kubectl get namespaces --field-selector status.phase=Active "$@" \\',
-    "    --output 'jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}'",
-    "}",
-    "",
-    "if ! namespaces=$(list_namespaces); then",
+    `if ! namespaces=$(${listActive} \\`,
+    `  ${namesOnly}); then`,
     "  echo 'error: cannot list namespaces' >&2",
     "  exit 1",
     "fi",
@@ -621,7 +618,8 @@ export function renderReconcilerScript(model: ReconcilerModel): string {
   if (selector !== "") {
     lines.push(
       "",
-      'if ! selected=$(list_namespaces --selector "$SELECTOR"); then',
+      `if ! selected=$(${listActive} --selector "$SELECTOR" \\`,
+      `  ${namesOnly}); then`,
       '  echo "error: cannot list namespaces matching $SELECTOR" >&2',
       "  exit 1",
       "fi",
