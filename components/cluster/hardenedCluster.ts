@@ -1,0 +1,94 @@
+import * as k8s from "@pulumi/kubernetes";
+import * as pulumi from "@pulumi/pulumi";
+import * as rancher2 from "@pulumi/rancher2";
+import type { ClusterModel, RancherConnection } from "../../config/model";
+import { clusterSpecFor } from "./spec";
+
+export interface HardenedClusterArgs {
+  readonly cluster: ClusterModel;
+  readonly rancher: RancherConnection;
+}
+
+/**
+ * The Rancher provider for the stack's Rancher server; explicit so that no ambient `rancher2:*` configuration or
+ * environment variable ever decides which Rancher is changed.
+ */
+export function rancherProviderArgs(rancher: RancherConnection): rancher2.ProviderArgs {
+  return {
+    apiUrl: rancher.apiUrl,
+    tokenKey: pulumi.secret(rancher.token),
+    insecure: rancher.insecure,
+    ...(rancher.caCerts !== undefined ? { caCerts: rancher.caCerts } : {}),
+  };
+}
+
+/**
+ * One hardened `rancher2.ClusterV2` (a custom cluster: nodes register themselves) shaped as the seed's reference
+ * template, created through an explicit Rancher provider.
+ */
+export class HardenedCluster extends pulumi.ComponentResource {
+  public readonly provider: rancher2.Provider;
+  public readonly cluster: rancher2.ClusterV2;
+  /** Rancher's v1 id (`c-m-…`), which ClusterSync and node registration need. */
+  public readonly clusterV1Id: pulumi.Output<string>;
+  /** The registration command for nodes: `insecureNodeCommand` when Rancher's certificate is self-signed. */
+  public readonly registrationCommand: pulumi.Output<string>;
+
+  constructor(name: string, args: HardenedClusterArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hardened-rke2:cluster:HardenedCluster", name, {}, opts);
+    this.provider = new rancher2.Provider(`${name}-rancher`, rancherProviderArgs(args.rancher), {
+      parent: this,
+    });
+    this.cluster = new rancher2.ClusterV2(name, clusterSpecFor(args.cluster), {
+      parent: this,
+      provider: this.provider,
+    });
+    this.clusterV1Id = this.cluster.clusterV1Id;
+    if (args.rancher.insecure) {
+      pulumi.log.warn(
+        "rancher.insecure is set: nodes register with Rancher's insecureNodeCommand, which does not verify Rancher's " +
+          "certificate. Set rancher.caCerts instead when you have the CA bundle.",
+        this,
+      );
+    }
+    const token = this.cluster.clusterRegistrationToken;
+    this.registrationCommand = pulumi.secret(
+      args.rancher.insecure ? token.insecureNodeCommand : token.nodeCommand,
+    );
+    this.registerOutputs({ clusterV1Id: this.clusterV1Id });
+  }
+}
+
+export interface ClusterReadinessArgs {
+  readonly clusterV1Id: pulumi.Input<string>;
+  readonly rancherProvider: rancher2.Provider;
+}
+
+/**
+ * Waits until Rancher reports the cluster Active (ClusterV2 itself only waits for "Created" on a custom cluster)
+ * and builds the Kubernetes provider that every post-install resource uses, from the cluster's kubeconfig.
+ */
+export class ClusterReadiness extends pulumi.ComponentResource {
+  public readonly sync: rancher2.ClusterSync;
+  public readonly kubeconfig: pulumi.Output<string>;
+  public readonly kubernetesProvider: k8s.Provider;
+
+  constructor(name: string, args: ClusterReadinessArgs, opts?: pulumi.ComponentResourceOptions) {
+    super("hardened-rke2:cluster:ClusterReadiness", name, {}, opts);
+    this.sync = new rancher2.ClusterSync(
+      name,
+      { clusterId: args.clusterV1Id },
+      { parent: this, provider: args.rancherProvider },
+    );
+    this.kubeconfig = pulumi.secret(this.sync.kubeConfig);
+    this.kubernetesProvider = new k8s.Provider(
+      `${name}-k8s`,
+      {
+        kubeconfig: this.kubeconfig,
+        enableServerSideApply: true,
+      },
+      { parent: this },
+    );
+    this.registerOutputs({ kubeconfig: this.kubeconfig });
+  }
+}

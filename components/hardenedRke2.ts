@@ -1,0 +1,90 @@
+import * as pulumi from "@pulumi/pulumi";
+import { type StackModel, isServer } from "../config/model";
+import { ClusterReadiness, HardenedCluster } from "./cluster/hardenedCluster";
+import { NodeRegistration } from "./cluster/registration";
+import { AuditPolicyRollout } from "./hardening/auditPolicyRollout";
+import { PostInstallHardening } from "./hardening/postInstall";
+import { renderAuditPolicy } from "./host/auditPolicy";
+import { HostPreparation } from "./host/hostPreparation";
+
+/**
+ * The whole program as one component, so other programs can import it: prepare every host, create the hardened
+ * cluster, register each node only after its host is prepared, wait until Rancher reports the cluster Active, then
+ * harden what RKE2's profile leaves to the operator.
+ */
+export class HardenedRke2 extends pulumi.ComponentResource {
+  public readonly clusterV1Id: pulumi.Output<string>;
+  public readonly clusterName: pulumi.Output<string>;
+  /** The RKE2 profile in effect, or "none" when the stack disabled it. */
+  public readonly profile: string;
+  /** Admin kubeconfig of the cluster (secret). */
+  public readonly kubeconfig: pulumi.Output<string>;
+  public readonly hostPreparations: readonly HostPreparation[];
+  public readonly registrations: readonly NodeRegistration[];
+
+  constructor(name: string, model: StackModel, opts?: pulumi.ComponentResourceOptions) {
+    super("hardened-rke2:index:HardenedRke2", name, {}, opts);
+    const { cluster, nodes, hardening } = model;
+    const auditPolicyYaml = renderAuditPolicy(hardening.auditPolicyLevel, hardening.auditRules);
+
+    const hostPreparations = nodes.map(
+      (node) =>
+        new HostPreparation(
+          `${node.name}-host-prep`,
+          {
+            node,
+            auditPolicyYaml: isServer(node) ? auditPolicyYaml : undefined,
+            createEtcdUser: isServer(node) || hardening.etcdUserOnAllNodes,
+            allowExistingInstall: hardening.allowExistingInstall,
+          },
+          { parent: this },
+        ),
+    );
+
+    const hardened = new HardenedCluster(cluster.name, { cluster, rancher: model.rancher }, { parent: this });
+
+    const registrations = nodes.map(
+      (node, i) =>
+        new NodeRegistration(
+          `${node.name}-register`,
+          {
+            node,
+            clusterV1Id: hardened.clusterV1Id,
+            registrationCommand: hardened.registrationCommand,
+            uninstallOnDestroy: cluster.uninstallNodesOnDestroy,
+          },
+          { parent: this, dependsOn: [hostPreparations[i]!, hardened] },
+        ),
+    );
+
+    const readiness = new ClusterReadiness(
+      `${cluster.name}-ready`,
+      { clusterV1Id: hardened.clusterV1Id, rancherProvider: hardened.provider },
+      { parent: this, dependsOn: registrations },
+    );
+
+    new PostInstallHardening(
+      `${cluster.name}-hardening`,
+      { hardening, provider: readiness.kubernetesProvider },
+      { parent: this, dependsOn: [readiness] },
+    );
+    new AuditPolicyRollout(
+      `${cluster.name}-audit-policy`,
+      { nodes, auditPolicyYaml },
+      { parent: this, dependsOn: [readiness] },
+    );
+
+    this.clusterV1Id = hardened.clusterV1Id;
+    this.clusterName = hardened.cluster.name;
+    this.profile = cluster.profile ?? "none";
+    this.kubeconfig = readiness.kubeconfig;
+    this.hostPreparations = hostPreparations;
+    this.registrations = registrations;
+    this.registerOutputs({
+      clusterV1Id: this.clusterV1Id,
+      clusterName: this.clusterName,
+      profile: this.profile,
+      kubeconfig: this.kubeconfig,
+    });
+  }
+}

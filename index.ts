@@ -1,0 +1,16 @@
+import * as pulumi from "@pulumi/pulumi";
+import { loadStackModel } from "./config/load";
+import { ConfigValidationError } from "./config/problems";
+import { defineStack } from "./components/program";
+
+function loadModel() {
+  try {
+    return loadStackModel();
+  } catch (error) {
+    // A RunError prints its message without a stack trace: the messages are the whole story.
+    if (error instanceof ConfigValidationError) throw new pulumi.RunError(error.message);
+    throw error;
+  }
+}
+
+export = defineStack(pulumi.getStack(), loadModel());
