@@ -1,0 +1,149 @@
+import * as YAML from "yaml";
+import type { ConfigProblem } from "../../config/problems";
+import { formatProblem } from "../../config/problems";
+import { validateStackConfig } from "../../config/validate";
+import { defineStack } from "../../components/program";
+import { type Evaluation, type RecordedResource, SecretValue, evaluate, nameOfUrn } from "./engine";
+import type { StackFile } from "./stackFile";
+
+/**
+ * The plan's JSON contract (`npm run plan -- --format json`), stable for tools and pull-request bots:
+ * `{ stack, warnings[], placeholders[], resources: [{ type, name, parent, dependsOn[], provider, inputs }], outputs }`.
+ * Resources are in dependency order (a resource after everything it depends on, ties by URN); `parent`,
+ * `dependsOn` and `provider` hold resource names; every secret is the string "[secret]".
+ */
+export interface PlanDocument {
+  readonly stack: string;
+  readonly warnings: readonly string[];
+  /** Secrets the stack file does not set; the plan used placeholders for them. */
+  readonly placeholders: readonly string[];
+  readonly resources: readonly PlannedResource[];
+  readonly outputs: Readonly<Record<string, unknown>>;
+}
+
+export interface PlannedResource {
+  readonly type: string;
+  readonly name: string;
+  readonly parent: string | null;
+  readonly dependsOn: readonly string[];
+  readonly provider: string | null;
+  readonly inputs: Readonly<Record<string, unknown>>;
+}
+
+export type PlanResult =
+  | { readonly ok: true; readonly plan: PlanDocument; readonly evaluation: Evaluation }
+  | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
+
+/** Validates a stack file and, when valid, evaluates the program under the offline engine. */
+export async function planStack(file: StackFile): Promise<PlanResult> {
+  const { model, problems } = validateStackConfig(file.raw);
+  if (!model) return { ok: false, problems };
+  const evaluation = await evaluate(() => ({ ...defineStack(file.stack, model) }), { stack: file.stack });
+  return {
+    ok: true,
+    evaluation,
+    plan: {
+      stack: file.stack,
+      warnings: problems.map(formatProblem),
+      placeholders: file.placeholders,
+      resources: orderByDependencies(evaluation.resources).map(toPlanned),
+      outputs: redact(evaluation.outputs) as Record<string, unknown>,
+    },
+  };
+}
+
+/** Replaces every secret with "[secret]", whatever it holds. */
+export function redact(value: unknown): unknown {
+  if (value instanceof SecretValue) return "[secret]";
+  if (Array.isArray(value)) return value.map(redact);
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, redact(v)]),
+    );
+  }
+  return value;
+}
+
+function toPlanned(resource: RecordedResource): PlannedResource {
+  return {
+    type: resource.type,
+    name: resource.name,
+    parent: resource.parent ? nameOfUrn(resource.parent) : null,
+    dependsOn: resource.dependsOn.map(nameOfUrn).sort(),
+    provider: resource.provider ? nameOfUrn(resource.provider) : null,
+    inputs: redact(resource.inputs) as Record<string, unknown>,
+  };
+}
+
+/** Kahn's algorithm over dependencies and parents, ties broken by URN so that output is byte-identical run to run. */
+export function orderByDependencies(resources: readonly RecordedResource[]): RecordedResource[] {
+  const byUrn = new Map(resources.map((r) => [r.urn, r]));
+  const waitsFor = new Map(
+    resources.map((r) => [
+      r.urn,
+      new Set(
+        [...r.dependsOn, ...(r.parent ? [r.parent] : []), ...(r.provider ? [r.provider] : [])].filter((u) =>
+          byUrn.has(u),
+        ),
+      ),
+    ]),
+  );
+  const ordered: RecordedResource[] = [];
+  const done = new Set<string>();
+  while (ordered.length < resources.length) {
+    const ready = [...waitsFor.entries()]
+      .filter(([urn, deps]) => !done.has(urn) && [...deps].every((d) => done.has(d)))
+      .map(([urn]) => urn)
+      .sort();
+    // A cycle cannot happen in a Pulumi program; if it did, fall back to URN order rather than loop forever.
+    const next = ready[0] ?? [...waitsFor.keys()].filter((u) => !done.has(u)).sort()[0]!;
+    done.add(next);
+    ordered.push(byUrn.get(next)!);
+  }
+  return ordered;
+}
+
+export function renderPlanJson(plan: PlanDocument): string {
+  return `${JSON.stringify(plan, null, 2)}\n`;
+}
+
+export function renderPlanMarkdown(plan: PlanDocument, extraSections: readonly string[] = []): string {
+  const lines: string[] = [];
+  lines.push(`# Plan for stack \`${plan.stack}\``, "");
+  lines.push(
+    `\`pulumi up\` would create ${plan.resources.length} resources (offline plan: no Pulumi CLI, no Rancher).`,
+    "",
+  );
+  if (plan.placeholders.length > 0) {
+    lines.push(
+      `> Not set in the stack file, shown with placeholders: ${plan.placeholders.map((k) => `\`${k}\``).join(", ")}. ` +
+        "Set them with `pulumi config set --secret` before `pulumi up`.",
+      "",
+    );
+  }
+  if (plan.warnings.length > 0) {
+    lines.push("## Warnings", "", ...plan.warnings.map((w) => `- ${w}`), "");
+  }
+  lines.push(
+    "## Resources",
+    "",
+    "| # | Type | Name | Parent | Depends on | Provider |",
+    "|---|---|---|---|---|---|",
+  );
+  plan.resources.forEach((r, i) => {
+    lines.push(
+      `| ${i + 1} | \`${r.type}\` | ${r.name} | ${r.parent ?? ""} | ${r.dependsOn.join(", ")} | ${r.provider ?? ""} |`,
+    );
+  });
+  lines.push("", "## Inputs", "");
+  for (const r of plan.resources) {
+    if (Object.keys(r.inputs).length === 0) continue;
+    lines.push(`<details><summary><code>${r.name}</code> (${r.type})</summary>`, "", "```yaml");
+    lines.push(YAML.stringify(r.inputs, { lineWidth: 0 }).trimEnd(), "```", "", "</details>", "");
+  }
+  lines.push("## Outputs", "", "```yaml", YAML.stringify(plan.outputs).trimEnd(), "```", "");
+  for (const section of extraSections) lines.push(section.trimEnd(), "");
+  return `${lines.join("\n").trimEnd()}\n`;
+}
