@@ -2,6 +2,7 @@ import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as rancher2 from "@pulumi/rancher2";
 import type { ClusterModel, RancherConnection } from "../../config/model";
+import { inheritedDependsOn } from "../options";
 import { clusterSpecFor } from "./spec";
 
 export interface HardenedClusterArgs {
@@ -78,7 +79,7 @@ export class ClusterReadiness extends pulumi.ComponentResource {
     this.sync = new rancher2.ClusterSync(
       name,
       { clusterId: args.clusterV1Id },
-      { parent: this, provider: args.rancherProvider },
+      { parent: this, provider: args.rancherProvider, dependsOn: inheritedDependsOn(opts) },
     );
     this.kubeconfig = pulumi.secret(this.sync.kubeConfig);
     this.kubernetesProvider = new k8s.Provider(

@@ -2,6 +2,7 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeModel, NodeRole } from "../../config/model";
 import { renderRemoteCommand, shellQuote } from "../host/render";
+import { inheritedDependsOn } from "../options";
 import { sshConnection } from "../ssh";
 
 /** Marker the registration leaves on a node: which Rancher cluster (v1 id) this stack registered it to. */
@@ -128,7 +129,7 @@ export class NodeRegistration extends pulumi.ComponentResource {
         ...(args.uninstallOnDestroy ? { delete: renderRemoteCommand(renderUninstallScript(node.name)) } : {}),
         logging: "stdoutAndStderr",
       },
-      { parent: this },
+      { parent: this, dependsOn: inheritedDependsOn(opts) },
     );
     this.registerOutputs({ stdout: this.command.stdout });
   }

@@ -4,6 +4,7 @@ import { type NodeModel, isServer } from "../../config/model";
 import { sha256 } from "../host/hostPreparation";
 import { renderRemoteCommand } from "../host/render";
 import { renderAuditPolicyUpdateScript } from "../host/auditRollout";
+import { inheritedDependsOn } from "../options";
 import { sshConnection } from "../ssh";
 
 export interface AuditPolicyRolloutArgs {
@@ -39,7 +40,7 @@ export class AuditPolicyRollout extends pulumi.ComponentResource {
             triggers: [sha256(args.auditPolicyYaml)],
             logging: "stdoutAndStderr",
           },
-          { parent: this, dependsOn: previous ? [previous] : [] },
+          { parent: this, dependsOn: inheritedDependsOn(opts, ...(previous ? [previous] : [])) },
         ),
       );
     }

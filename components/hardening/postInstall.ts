@@ -8,6 +8,7 @@ import {
   reconcilerManifests,
   sameNamespaceNetworkPolicy,
 } from "./manifests";
+import { inheritedDependsOn } from "../options";
 
 export interface PostInstallHardeningArgs {
   readonly hardening: HardeningModel;
@@ -30,7 +31,7 @@ export class PostInstallHardening extends pulumi.ComponentResource {
     const child = (dependsOn: pulumi.Resource[] = []): pulumi.CustomResourceOptions => ({
       parent: this,
       provider,
-      dependsOn,
+      dependsOn: inheritedDependsOn(opts, ...dependsOn),
     });
     // Deleting a server-side-apply patch releases its field; if the patch was the field's only owner, Kubernetes
     // drops it and the token automount silently returns to true. Destroying the stack must not undo CIS 5.1.5.

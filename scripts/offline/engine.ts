@@ -213,3 +213,8 @@ function recordOf(monitor: MonitorLike, req: RegisterResourceRequestLike): Recor
 export function nameOfUrn(urn: string): string {
   return urn.split("::").pop() ?? urn;
 }
+
+/** The plain value behind a possibly secret value. */
+export function reveal(value: unknown): unknown {
+  return value instanceof SecretValue ? reveal(value.value) : value;
+}

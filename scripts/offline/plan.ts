@@ -5,10 +5,12 @@ import { validateStackConfig } from "../../config/validate";
 import { defineStack } from "../../components/program";
 import { type Evaluation, type RecordedResource, SecretValue, evaluate, nameOfUrn } from "./engine";
 import type { StackFile } from "./stackFile";
+import { type ControlCoverage, cisCoverage, renderCoverageMarkdown } from "./cis";
 
 /**
  * The plan's JSON contract (`npm run plan -- --format json`), stable for tools and pull-request bots:
- * `{ stack, warnings[], placeholders[], resources: [{ type, name, parent, dependsOn[], provider, inputs }], outputs }`.
+ * `{ stack, warnings[], placeholders[], resources: [{ type, name, parent, dependsOn[], provider, inputs }], outputs,
+ *    cis: [{ id, title, status, enforcedBy[], missing[] }] }`.
  * Resources are in dependency order (a resource after everything it depends on, ties by URN); `parent`,
  * `dependsOn` and `provider` hold resource names; every secret is the string "[secret]".
  */
@@ -19,6 +21,8 @@ export interface PlanDocument {
   readonly placeholders: readonly string[];
   readonly resources: readonly PlannedResource[];
   readonly outputs: Readonly<Record<string, unknown>>;
+  /** The seed's CIS controls as this stack's resources enforce them. */
+  readonly cis: readonly ControlCoverage[];
 }
 
 export interface PlannedResource {
@@ -48,6 +52,7 @@ export async function planStack(file: StackFile): Promise<PlanResult> {
       placeholders: file.placeholders,
       resources: orderByDependencies(evaluation.resources).map(toPlanned),
       outputs: redact(evaluation.outputs) as Record<string, unknown>,
+      cis: cisCoverage(evaluation.resources, model),
     },
   };
 }
@@ -109,7 +114,7 @@ export function renderPlanJson(plan: PlanDocument): string {
   return `${JSON.stringify(plan, null, 2)}\n`;
 }
 
-export function renderPlanMarkdown(plan: PlanDocument, extraSections: readonly string[] = []): string {
+export function renderPlanMarkdown(plan: PlanDocument): string {
   const lines: string[] = [];
   lines.push(`# Plan for stack \`${plan.stack}\``, "");
   lines.push(
@@ -144,6 +149,6 @@ export function renderPlanMarkdown(plan: PlanDocument, extraSections: readonly s
     lines.push(YAML.stringify(r.inputs, { lineWidth: 0 }).trimEnd(), "```", "", "</details>", "");
   }
   lines.push("## Outputs", "", "```yaml", YAML.stringify(plan.outputs).trimEnd(), "```", "");
-  for (const section of extraSections) lines.push(section.trimEnd(), "");
+  lines.push(renderCoverageMarkdown(plan.cis, plan.stack), "");
   return `${lines.join("\n").trimEnd()}\n`;
 }

@@ -1,0 +1,89 @@
+import * as assert from "node:assert/strict";
+import { describe, it } from "node:test";
+import * as YAML from "yaml";
+import { TYPES, input, isSecret, rawConfig, runProgram, seedStackValues, seedWith } from "./harness";
+
+const hostPrepCommands = (plan: Awaited<ReturnType<typeof runProgram>>) =>
+  plan.ofType(TYPES.command).filter((c) => c.name.endsWith("-host-prep"));
+
+describe("HostPreparation under the engine", () => {
+  it("creates exactly one command per node, inside its own component", async () => {
+    const plan = await runProgram(rawConfig(seedStackValues()));
+    const commands = hostPrepCommands(plan);
+    assert.deepEqual(commands.map((c) => c.name).sort(), [
+      "agent-1-host-prep",
+      "agent-2-host-prep",
+      "server-1-host-prep",
+      "server-2-host-prep",
+      "server-3-host-prep",
+    ]);
+    for (const command of commands) {
+      const parent = plan.parentOf(command.name);
+      assert.equal(parent, command.name, "the command's parent is the HostPreparation of the same name");
+      assert.equal(plan.ofType(TYPES.hostPreparation).filter((h) => h.name === command.name).length, 1);
+    }
+  });
+
+  it("creates the etcd user only on etcd and control-plane nodes, unless asked for every node", async () => {
+    const plan = await runProgram(rawConfig(seedStackValues()));
+    assert.match(String(input(plan.named("server-1-host-prep"), "create")), /useradd/);
+    assert.doesNotMatch(String(input(plan.named("agent-1-host-prep"), "create")), /useradd/);
+    const all = await runProgram(seedWith((v) => (v.hardening = { etcdUserOnAllNodes: true })));
+    assert.match(String(input(all.named("agent-1-host-prep"), "create")), /useradd/);
+  });
+
+  it("gives the audit policy to servers only, at the configured level", async () => {
+    const plan = await runProgram(seedWith((v) => (v.hardening = { auditPolicyLevel: "RequestResponse" })));
+    const policy = YAML.parse(String(input(plan.named("server-2-host-prep"), "stdin"))) as { kind: string; rules: { level: string }[] };
+    assert.equal(policy.kind, "Policy");
+    assert.equal(policy.rules.at(-1)!.level, "RequestResponse");
+    assert.equal(input(plan.named("agent-2-host-prep"), "stdin"), undefined);
+  });
+
+  it("keeps the connection and the key secret", async () => {
+    const plan = await runProgram(rawConfig(seedStackValues()));
+    for (const command of hostPrepCommands(plan)) {
+      assert.ok(isSecret(command.inputs.connection), `${command.name}: connection must be a secret`);
+      assert.match(String((input(command, "connection") as { privateKey: string }).privateKey), /BEGIN OPENSSH PRIVATE KEY/);
+    }
+  });
+
+  it("routes through the bastion when one is configured", async () => {
+    const plan = await runProgram(
+      seedWith((v) => (v.nodes[0]!.bastion = { host: "jump.example.com", user: "jump", port: 2200 })),
+    );
+    const connection = input(plan.named("server-1-host-prep"), "connection") as { proxy: Record<string, unknown> };
+    assert.equal(connection.proxy.host, "jump.example.com");
+    assert.equal(connection.proxy.port, 2200);
+    assert.match(String(connection.proxy.privateKey), /PRIVATE KEY/);
+  });
+
+  it("has triggers that are stable across evaluations and change when the script changes", async () => {
+    const first = await runProgram(rawConfig(seedStackValues()));
+    const second = await runProgram(rawConfig(seedStackValues()));
+    for (const command of hostPrepCommands(first)) {
+      assert.deepEqual(command.inputs.triggers, second.named(command.name).inputs.triggers);
+      assert.deepEqual(command.inputs.create, second.named(command.name).inputs.create);
+    }
+    const changed = await runProgram(seedWith((v) => (v.hardening = { allowExistingInstall: true })));
+    assert.notDeepEqual(
+      changed.named("server-1-host-prep").inputs.triggers,
+      first.named("server-1-host-prep").inputs.triggers,
+    );
+  });
+
+  it("does not re-run host preparation when only the audit policy changes", async () => {
+    const metadata = await runProgram(rawConfig(seedStackValues()));
+    const request = await runProgram(seedWith((v) => (v.hardening = { auditPolicyLevel: "Request" })));
+    const before = metadata.named("server-1-host-prep");
+    const after = request.named("server-1-host-prep");
+    assert.deepEqual(after.inputs.create, before.inputs.create);
+    assert.deepEqual(after.inputs.triggers, before.inputs.triggers);
+    assert.notDeepEqual(after.inputs.stdin, before.inputs.stdin);
+    // The policy change reaches the servers through the rollout instead.
+    assert.notDeepEqual(
+      request.named("seed-audit-policy-server-1").inputs.triggers,
+      metadata.named("seed-audit-policy-server-1").inputs.triggers,
+    );
+  });
+});
