@@ -6,7 +6,8 @@
  */
 import { after, before, describe, test } from "node:test";
 import assert from "node:assert/strict";
-import { spawn, type ChildProcessWithoutNullStreams } from "node:child_process";
+import { spawn } from "node:child_process";
+import * as fs from "node:fs";
 import * as path from "node:path";
 import * as readline from "node:readline";
 import * as grpc from "@grpc/grpc-js";
@@ -719,41 +720,61 @@ describe(POLICY_NAMES.namespaceHardening, () => {
 const SECRET_SIG = { "4dabf18193072939515e22adb298388d": "1b47061264138c4ac30d75fd1eb44270" };
 const { EnforcementLevel } = analyzerproto;
 
-describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)", () => {
-  let server: ChildProcessWithoutNullStreams | undefined;
-  let client: analyzerrpc.AnalyzerClient | undefined;
-  let stderr = "";
+interface RunningPack {
+  readonly client: analyzerrpc.AnalyzerClient;
+  stop(): void;
+}
 
-  before(async () => {
-    const child = spawn(process.execPath, [path.join(ROOT, "bin", "policy", "index.js")], {
-      // The pack reads its version from the package.json of its working directory, as under the CLI.
-      cwd: path.join(ROOT, "policy"),
-      env: {
-        ...process.env,
-        PULUMI_CONFIG: JSON.stringify({
-          "hardened-rke2:hardening": JSON.stringify({ namespaces: [{ name: "declared-only" }] }),
-        }),
-      },
-    });
-    server = child;
-    child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+/** Starts a policy pack process, waits for the port it prints (as the CLI does) and connects to it. */
+async function startPack(args: string[], env: NodeJS.ProcessEnv = process.env): Promise<RunningPack> {
+  // The pack reads its version from the package.json of its working directory, as under the CLI.
+  const child = spawn(process.execPath, args, { cwd: path.join(ROOT, "policy"), env });
+  let stderr = "";
+  child.stderr.on("data", (chunk: Buffer) => (stderr += chunk.toString()));
+  try {
     const port = await new Promise<string>((resolve, reject) => {
       const lines = readline.createInterface({ input: child.stdout });
       lines.once("line", (line) => resolve(line.trim()));
       child.once("exit", (code) => reject(new Error(`policy pack exited with ${String(code)}: ${stderr}`)));
     });
     assert.match(port, /^\d+$/, `the pack printed "${port}" instead of its port; stderr: ${stderr}`);
-    client = new analyzerrpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    const client = new analyzerrpc.AnalyzerClient(`127.0.0.1:${port}`, grpc.credentials.createInsecure());
+    return {
+      client,
+      stop: () => {
+        client.close();
+        child.kill();
+      },
+    };
+  } catch (err) {
+    child.kill();
+    throw err;
+  }
+}
+
+function analyzerInfo(client: analyzerrpc.AnalyzerClient): Promise<analyzerproto.AnalyzerInfo> {
+  return new Promise((resolve, reject) =>
+    client.getAnalyzerInfo(new Empty(), (err, res) => (err ? reject(err) : resolve(res))),
+  );
+}
+
+describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)", () => {
+  let pack: RunningPack | undefined;
+
+  before(async () => {
+    pack = await startPack([path.join(ROOT, "bin", "policy", "index.js")], {
+      ...process.env,
+      PULUMI_CONFIG: JSON.stringify({
+        "hardened-rke2:hardening": JSON.stringify({ namespaces: [{ name: "declared-only" }] }),
+      }),
+    });
   });
 
-  after(() => {
-    client?.close();
-    server?.kill();
-  });
+  after(() => pack?.stop());
 
   const rpc = (): analyzerrpc.AnalyzerClient => {
-    assert.ok(client, "the policy pack server did not start");
-    return client;
+    assert.ok(pack, "the policy pack server did not start");
+    return pack.client;
   };
 
   function resourceOptions(additionalSecretOutputs: string[] = []): analyzerproto.AnalyzerResourceOptions {
@@ -813,9 +834,7 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
   const NO_PROFILE = cluster([{ config: "protect-kernel-defaults: true\n" }]);
 
   test("advertises the policies with their default enforcement levels", async () => {
-    const info = await new Promise<analyzerproto.AnalyzerInfo>((resolve, reject) =>
-      rpc().getAnalyzerInfo(new Empty(), (err, res) => (err ? reject(err) : resolve(res))),
-    );
+    const info = await analyzerInfo(rpc());
     assert.equal(info.getName(), "hardened-rke2");
     const levels = Object.fromEntries(
       info.getPoliciesList().map((p) => [p.getName(), p.getEnforcementlevel()]),
@@ -925,3 +944,41 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
     );
   });
 });
+
+/** `pulumi preview --policy-pack policy` runs this, after `npm ci` in policy/. */
+const CLI_PACK_RUNNER = path.join(
+  ROOT,
+  "policy",
+  "node_modules",
+  "@pulumi",
+  "pulumi",
+  "cmd",
+  "run-policy-pack",
+);
+
+test(
+  "the pack starts as the Pulumi CLI starts it: ts-node over policy/index.ts with policy/'s own dependencies",
+  {
+    skip: fs.existsSync(CLI_PACK_RUNNER)
+      ? false
+      : "policy/node_modules is not installed (cd policy && npm ci)",
+    timeout: 180_000,
+  },
+  async () => {
+    // The first argument is the engine's address, used only to report errors.
+    const pack = await startPack([CLI_PACK_RUNNER, "127.0.0.1:0", "."]);
+    try {
+      const info = await analyzerInfo(pack.client);
+      assert.equal(info.getName(), "hardened-rke2");
+      assert.deepEqual(
+        info
+          .getPoliciesList()
+          .map((p) => p.getName())
+          .sort(),
+        Object.values(POLICY_NAMES).sort(),
+      );
+    } finally {
+      pack.stop();
+    }
+  },
+);
