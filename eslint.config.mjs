@@ -3,9 +3,12 @@ import tseslint from "typescript-eslint";
 import pulumi from "@pulumi/eslint-plugin";
 
 export default tseslint.config(
-  { ignores: ["bin/**", "node_modules/**", "policy/node_modules/**", "policy/bin/**"] },
+  {
+    ignores: ["bin/**", "node_modules/**", "policy/node_modules/**", "policy/bin/**", "**/*.mjs", "**/*.js"],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
+    files: ["**/*.ts"],
     languageOptions: {
       parserOptions: { projectService: true, tsconfigRootDir: import.meta.dirname },
     },
@@ -27,9 +30,5 @@ export default tseslint.config(
       "@typescript-eslint/no-unused-vars": ["error", { argsIgnorePattern: "^_" }],
       "prefer-const": "error",
     },
-  },
-  {
-    files: ["**/*.mjs"],
-    ...tseslint.configs.disableTypeChecked,
   },
 );

@@ -53,7 +53,7 @@ export class HardenedRke2 extends pulumi.ComponentResource {
             registrationCommand: hardened.registrationCommand,
             uninstallOnDestroy: cluster.uninstallNodesOnDestroy,
           },
-          { parent: this, dependsOn: [hostPreparations[i]!, hardened] },
+          { parent: this, dependsOn: [hostPreparations[i], hardened] },
         ),
     );
 

@@ -11,6 +11,10 @@ export function inheritedDependsOn(
 ): pulumi.Input<pulumi.Resource>[] {
   const inherited = opts?.dependsOn;
   const list: pulumi.Input<pulumi.Resource>[] =
-    inherited === undefined ? [] : Array.isArray(inherited) ? [...(inherited as pulumi.Input<pulumi.Resource>[])] : [inherited as pulumi.Input<pulumi.Resource>];
+    inherited === undefined
+      ? []
+      : Array.isArray(inherited)
+        ? [...inherited]
+        : [inherited as pulumi.Input<pulumi.Resource>];
   return [...list, ...more];
 }

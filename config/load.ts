@@ -1,6 +1,6 @@
 import * as pulumi from "@pulumi/pulumi";
 import { CONFIG_NAMESPACE, ConfigValidationError, formatProblem } from "./problems";
-import { type RawStackConfig, validateStackConfig } from "./validate";
+import { type RawStackConfig, SECRET_ENV_FALLBACKS, validateStackConfig } from "./validate";
 import type { StackModel } from "./model";
 
 /** Where the Pulumi SDK keeps the list of secret configuration keys in its configuration map. */
@@ -22,7 +22,10 @@ export function readRawStackConfig(): RawStackConfig {
     values[key] = parseValue(text);
     if (Array.isArray(secretList) && secretList.includes(fullKey)) secretKeys.add(key);
   }
-  return { values, secretKeys };
+  const env = Object.fromEntries(
+    Object.values(SECRET_ENV_FALLBACKS).map((name) => [name, process.env[name]]),
+  );
+  return { values, secretKeys, env };
 }
 
 /**
@@ -32,7 +35,7 @@ export function readRawStackConfig(): RawStackConfig {
 export function loadStackModel(raw: RawStackConfig = readRawStackConfig()): StackModel {
   const { model, problems } = validateStackConfig(raw);
   if (!model) throw new ConfigValidationError(problems);
-  for (const problem of problems) pulumi.log.warn(formatProblem(problem));
+  for (const problem of problems) void pulumi.log.warn(formatProblem(problem));
   return model;
 }
 

@@ -35,6 +35,25 @@ import {
 export interface RawStackConfig {
   readonly values: Readonly<Record<string, unknown>>;
   readonly secretKeys: ReadonlySet<string>;
+  /**
+   * Environment fallbacks for the two required secrets, for automation that keeps them out of stack files:
+   * `RANCHER_TOKEN` for `rancherToken`, `SSH_PRIVATE_KEY` for `sshPrivateKey`.
+   */
+  readonly env?: Readonly<Record<string, string | undefined>>;
+}
+
+/** Environment variables that stand in for a secret the stack does not set. */
+export const SECRET_ENV_FALLBACKS: Readonly<Record<string, string>> = {
+  rancherToken: "RANCHER_TOKEN",
+  sshPrivateKey: "SSH_PRIVATE_KEY",
+};
+
+/** A secret from the stack, or from its environment variable when the stack leaves it empty. */
+function secretSource(raw: RawStackConfig, key: string): { value: unknown; secret: boolean } {
+  const value = raw.values[key];
+  if (value !== undefined && value !== "") return { value, secret: raw.secretKeys.has(key) };
+  const fromEnv = raw.env?.[SECRET_ENV_FALLBACKS[key] ?? ""];
+  return { value: fromEnv === "" ? undefined : fromEnv, secret: true };
 }
 
 export interface ValidationResult {
@@ -149,9 +168,9 @@ function readSecretString(
   key: string,
   example: string,
 ): pulumi.Output<string> | undefined {
-  const value = raw.values[key];
-  if (value === undefined || value === "") {
-    v.error(key, "This secret is required.", {
+  const { value, secret } = secretSource(raw, key);
+  if (value === undefined) {
+    v.error(key, `This secret is required (or the environment variable ${SECRET_ENV_FALLBACKS[key]}).`, {
       fix: `${setCommand(key, example, true)} (or pipe it in: cat FILE | pulumi config set --secret ${key})`,
     });
     return undefined;
@@ -160,7 +179,7 @@ function readSecretString(
     v.error(key, "This secret must be a string.", { allowed: "a string set with --secret" });
     return undefined;
   }
-  if (!raw.secretKeys.has(key)) {
+  if (!secret) {
     // Never echo the value: it is the secret.
     v.error(key, "This value is stored in plain text; it must be a secret.", {
       fix: `pulumi config rm ${key}; then set it again with: cat FILE | pulumi config set --secret ${key}`,
@@ -438,7 +457,7 @@ function readDrainOptions(v: Reader, path: string, value: unknown): DrainOptions
       : v.boolean(`${path}.${key}`, obj[key]);
     if (read !== undefined) result[key] = read;
   }
-  return result as DrainOptionsModel;
+  return result;
 }
 
 function readUpgradeStrategy(v: Reader, value: unknown): UpgradeStrategyModel | undefined {
@@ -673,9 +692,9 @@ function readNodes(v: Reader, raw: RawStackConfig): NodeModel[] | undefined {
 }
 
 function readSharedKey(v: Reader, raw: RawStackConfig): pulumi.Output<string> | undefined {
-  const value = raw.values.sshPrivateKey;
-  if (value === undefined || value === "") return undefined;
-  if (!raw.secretKeys.has("sshPrivateKey")) {
+  const { value, secret } = secretSource(raw, "sshPrivateKey");
+  if (value === undefined) return undefined;
+  if (!secret) {
     v.error("sshPrivateKey", "The SSH private key is stored in plain text; it must be a secret.", {
       fix: "pulumi config rm sshPrivateKey; cat ~/.ssh/id_ed25519 | pulumi config set --secret sshPrivateKey",
     });
@@ -1032,14 +1051,14 @@ function editDistance(a: string, b: string): number {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       current[j] = Math.min(
-        previous[j]! + 1,
-        current[j - 1]! + 1,
-        previous[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+        previous[j] + 1,
+        current[j - 1] + 1,
+        previous[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1),
       );
     }
     previous = current;
   }
-  return previous[b.length]!;
+  return previous[b.length];
 }
 
 function deepFreeze<T>(value: T): T {
@@ -1137,7 +1156,7 @@ class Reader {
     if (typeof value !== "string") {
       this.error(path, "This must be a string.", {
         value: describeValue(value),
-        fix: setCommand(path, opts.example ?? String(value)),
+        fix: setCommand(path, opts.example ?? "VALUE"),
       });
       return undefined;
     }

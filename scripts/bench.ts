@@ -59,7 +59,7 @@ function main(): void {
     const out = execFileSync(process.execPath, [__filename, "--size", String(nodes)], { encoding: "utf8" });
     return JSON.parse(out) as { nodes: number; seconds: number; peakMb: number; resources: number };
   });
-  const base = rows[0]!;
+  const base = rows[0];
   const lines = [
     `Offline plan cost by stack size (nodes = operator namespaces), one process per size, node ${process.version}`,
     "",

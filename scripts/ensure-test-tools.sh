@@ -3,6 +3,12 @@
 # lacks it, so `npm test` installs it rather than letting the tests fail for a missing tool.
 set -euo pipefail
 
+# The policy-pack test starts the pack the way the Pulumi CLI does, from policy/'s own dependencies.
+if [ ! -d policy/node_modules ]; then
+  echo "Installing the policy pack's dependencies (npm ci in policy/)..." >&2
+  npm ci --prefix policy --no-audit --no-fund >/dev/null
+fi
+
 if command -v shellcheck >/dev/null 2>&1; then
   exit 0
 fi

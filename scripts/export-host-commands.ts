@@ -15,7 +15,9 @@ import { readStackFile } from "./offline/stackFile";
 async function main(): Promise<number> {
   const { values } = parseArgs({ options: { "config-file": { type: "string" }, out: { type: "string" } } });
   if (!values["config-file"] || !values.out) {
-    process.stderr.write("usage: node bin/scripts/export-host-commands.js --config-file STACK.yaml --out DIR\n");
+    process.stderr.write(
+      "usage: node bin/scripts/export-host-commands.js --config-file STACK.yaml --out DIR\n",
+    );
     return 2;
   }
   const result = await planStack(readStackFile(path.resolve(values["config-file"])));

@@ -8,7 +8,17 @@ import { SEED_FIELD_MAPPINGS, readPath } from "../components/cluster/seedMapping
 import { PSACT_APISERVER_ARG, clusterSpecFor } from "../components/cluster/spec";
 import { renderRegistrationScript, roleFlags } from "../components/cluster/registration";
 import { shellcheck } from "./shellcheck";
-import { PROJECT_DIR, TEST_TOKEN, TYPES, input, isSecret, rawConfig, runProgram, seedStackValues, seedWith } from "./harness";
+import {
+  PROJECT_DIR,
+  TEST_TOKEN,
+  TYPES,
+  input,
+  isSecret,
+  rawConfig,
+  runProgram,
+  seedStackValues,
+  seedWith,
+} from "./harness";
 
 const seedTemplate = YAML.parse(
   fs.readFileSync(path.join(PROJECT_DIR, "test", "fixtures", "seed-reference-template.yaml"), "utf8"),
@@ -73,7 +83,9 @@ describe("HardenedCluster: profile generations and overrides", () => {
         seedWith((v) => {
           v.cluster.kubernetesVersion = version;
           v.cluster.profile = profile;
-          v.cluster.machineGlobalConfig = { "kube-apiserver-arg": ["enable-admission-plugins=NodeRestriction"] };
+          v.cluster.machineGlobalConfig = {
+            "kube-apiserver-arg": ["enable-admission-plugins=NodeRestriction"],
+          };
         }),
       );
       assert.equal(inputs.defaultPodSecurityAdmissionConfigurationTemplateName, "rancher-restricted");
@@ -103,7 +115,14 @@ describe("HardenedCluster: profile generations and overrides", () => {
         v.cluster.etcd = {
           snapshotRetention: 12,
           snapshotScheduleCron: "0 */2 * * *",
-          s3: { bucket: "snaps", endpoint: "minio:9000", folder: "prod", region: "eu", skipSslVerify: true, cloudCredentialName: "cc" },
+          s3: {
+            bucket: "snaps",
+            endpoint: "minio:9000",
+            folder: "prod",
+            region: "eu",
+            skipSslVerify: true,
+            cloudCredentialName: "cc",
+          },
         };
         v.cluster.upgradeStrategy = {
           controlPlaneConcurrency: "1",
@@ -112,24 +131,42 @@ describe("HardenedCluster: profile generations and overrides", () => {
         };
         v.cluster.registries = {
           configs: [{ hostname: "registry.corp", authConfigSecretName: "reg-auth" }],
-          mirrors: [{ hostname: "docker.io", endpoints: ["https://registry.corp"], rewrites: { "^(.*)$": "mirror/$1" } }],
+          mirrors: [
+            {
+              hostname: "docker.io",
+              endpoints: ["https://registry.corp"],
+              rewrites: { "^(.*)$": "mirror/$1" },
+            },
+          ],
         };
         v.cluster.labels = { team: "platform" };
         v.cluster.annotations = { owner: "ops" };
         v.cluster.localAuthEndpoint = { enabled: true, fqdn: "rke2.corp" };
         v.cluster.agentEnvVars = [{ name: "HTTP_PROXY", value: "http://proxy:3128" }];
         v.cluster.machineSelectorConfigs = [
-          { config: { "kube-apiserver-arg": ["request-timeout=300s"] }, matchLabels: { "rke.cattle.io/control-plane-role": "true" } },
+          {
+            config: { "kube-apiserver-arg": ["request-timeout=300s"] },
+            matchLabels: { "rke.cattle.io/control-plane-role": "true" },
+          },
         ];
       }),
     );
     assert.equal(yamlField(inputs, "rkeConfig.machineGlobalConfig").cni, "calico");
-    assert.deepEqual(yamlField(inputs, "rkeConfig.chartValues"), { "rke2-calico": { installation: { calicoNetwork: { mtu: 1400 } } } });
+    assert.deepEqual(yamlField(inputs, "rkeConfig.chartValues"), {
+      "rke2-calico": { installation: { calicoNetwork: { mtu: 1400 } } },
+    });
     assert.deepEqual(readPath(inputs, "rkeConfig.etcd"), {
       disableSnapshots: false,
       snapshotRetention: 12,
       snapshotScheduleCron: "0 */2 * * *",
-      s3Config: { bucket: "snaps", endpoint: "minio:9000", folder: "prod", region: "eu", skipSslVerify: true, cloudCredentialName: "cc" },
+      s3Config: {
+        bucket: "snaps",
+        endpoint: "minio:9000",
+        folder: "prod",
+        region: "eu",
+        skipSslVerify: true,
+        cloudCredentialName: "cc",
+      },
     });
     assert.deepEqual(readPath(inputs, "rkeConfig.upgradeStrategy"), {
       controlPlaneConcurrency: "1",
@@ -138,7 +175,9 @@ describe("HardenedCluster: profile generations and overrides", () => {
     });
     assert.deepEqual(readPath(inputs, "rkeConfig.registries"), {
       configs: [{ hostname: "registry.corp", authConfigSecretName: "reg-auth" }],
-      mirrors: [{ hostname: "docker.io", endpoints: ["https://registry.corp"], rewrites: { "^(.*)$": "mirror/$1" } }],
+      mirrors: [
+        { hostname: "docker.io", endpoints: ["https://registry.corp"], rewrites: { "^(.*)$": "mirror/$1" } },
+      ],
     });
     assert.deepEqual(inputs.labels, { team: "platform" });
     assert.deepEqual(inputs.annotations, { owner: "ops" });
@@ -146,9 +185,16 @@ describe("HardenedCluster: profile generations and overrides", () => {
     assert.deepEqual(inputs.agentEnvVars, [{ name: "HTTP_PROXY", value: "http://proxy:3128" }]);
     const selectors = readPath(inputs, "rkeConfig.machineSelectorConfigs") as Record<string, unknown>[];
     assert.equal(selectors.length, 2);
-    assert.deepEqual(YAML.parse(selectors[1]!.config as string), { "kube-apiserver-arg": ["request-timeout=300s"] });
-    assert.deepEqual(selectors[1]!.machineLabelSelector, { matchLabels: { "rke.cattle.io/control-plane-role": "true" } });
-    assert.deepEqual(YAML.parse(selectors[0]!.config as string), { profile: "cis-1.6", "protect-kernel-defaults": true });
+    assert.deepEqual(YAML.parse(selectors[1].config as string), {
+      "kube-apiserver-arg": ["request-timeout=300s"],
+    });
+    assert.deepEqual(selectors[1].machineLabelSelector, {
+      matchLabels: { "rke.cattle.io/control-plane-role": "true" },
+    });
+    assert.deepEqual(YAML.parse(selectors[0].config as string), {
+      profile: "cis-1.6",
+      "protect-kernel-defaults": true,
+    });
   });
 
   it("renders the hardening flags with a YAML library, not by hand", () => {
@@ -166,8 +212,8 @@ describe("cluster wiring under the engine", () => {
     assert.equal(input(provider, "tokenKey"), TEST_TOKEN);
     assert.equal(input(provider, "apiUrl"), "https://rancher.example.com");
     const [cluster] = plan.ofType(TYPES.cluster);
-    assert.equal(cluster!.provider, provider.urn);
-    assert.equal(plan.ofType(TYPES.clusterSync)[0]!.provider, provider.urn);
+    assert.equal(cluster.provider, provider.urn);
+    assert.equal(plan.ofType(TYPES.clusterSync)[0].provider, provider.urn);
   });
 
   it("registers each node after its host preparation and the cluster, with its role flags, as a secret", async () => {
@@ -178,16 +224,26 @@ describe("cluster wiring under the engine", () => {
     for (const node of model.nodes) {
       const name = `${node.name}-register`;
       const deps = plan.dependenciesOf(name);
-      assert.ok(deps.includes(`${node.name}-host-prep`), `${name} waits for ${node.name}-host-prep: ${deps.join(", ")}`);
+      assert.ok(
+        deps.includes(`${node.name}-host-prep`),
+        `${name} waits for ${node.name}-host-prep: ${deps.join(", ")}`,
+      );
       assert.ok(deps.includes("seed"), `${name} waits for the cluster`);
       for (const other of model.nodes.filter((n) => n !== node)) {
-        assert.ok(!deps.includes(`${other.name}-host-prep`), `${name} must not wait for ${other.name}'s host`);
+        assert.ok(
+          !deps.includes(`${other.name}-host-prep`),
+          `${name} must not wait for ${other.name}'s host`,
+        );
       }
       const registration = plan.named(name);
       assert.ok(isSecret(registration.inputs.stdin), "the registration command travels as a secret");
       assert.match(String(input(registration, "stdin")), /--token mocktoken/);
-      assert.ok(!String(input(registration, "create")).includes("mocktoken"), "the token never sits in the script");
-      for (const flag of roleFlags(node.roles)) assert.ok(String(input(registration, "create")).includes(flag));
+      assert.ok(
+        !String(input(registration, "create")).includes("mocktoken"),
+        "the token never sits in the script",
+      );
+      for (const flag of roleFlags(node.roles))
+        assert.ok(String(input(registration, "create")).includes(flag));
       assert.ok(isSecret(registration.inputs.connection));
       assert.equal(registration.inputs.delete, undefined, "destroy leaves nodes untouched by default");
     }
@@ -196,9 +252,15 @@ describe("cluster wiring under the engine", () => {
   it("uses insecureNodeCommand only when Rancher's certificate is self-signed", async () => {
     const secure = await runProgram(rawConfig(seedStackValues()));
     assert.doesNotMatch(String(input(secure.named("server-1-register"), "stdin")), /--insecure/);
-    const insecure = await runProgram(seedWith((v) => (v.rancher = { apiUrl: "https://rancher.lab", insecure: true })));
+    const insecure = await runProgram(
+      seedWith((v) => (v.rancher = { apiUrl: "https://rancher.lab", insecure: true })),
+    );
     assert.match(String(input(insecure.named("server-1-register"), "stdin")), /curl --insecure/);
-    assert.equal(input(insecure.ofType(TYPES.rancherProvider)[0]!, "insecure"), true);
+    assert.equal(
+      input(insecure.ofType(TYPES.rancherProvider)[0], "insecure"),
+      "true",
+      "providers take their inputs as strings",
+    );
   });
 
   it("runs the uninstall scripts on destroy only when the stack asks", async () => {
@@ -216,8 +278,8 @@ describe("cluster wiring under the engine", () => {
       assert.ok(deps.includes(`${node}-register`), `ClusterSync waits for ${node}-register`);
     }
     const [k8s] = plan.ofType(TYPES.k8sProvider);
-    assert.ok(isSecret(k8s!.inputs.kubeconfig), "kubeconfig is a secret");
-    assert.equal(input(k8s!, "enableServerSideApply"), "true");
+    assert.ok(isSecret(k8s.inputs.kubeconfig), "kubeconfig is a secret");
+    assert.equal(input(k8s, "enableServerSideApply"), "true");
   });
 
   it("exports the cluster id, name, profile and a secret kubeconfig", async () => {
@@ -233,6 +295,7 @@ describe("cluster wiring under the engine", () => {
 describe("registration script", () => {
   const script = renderRegistrationScript({
     nodeName: "server-1",
+    clusterId: "c-m-abc",
     roles: ["etcd", "controlplane"],
     labels: { zone: "a b" },
   });
@@ -242,6 +305,9 @@ describe("registration script", () => {
   it("is idempotent and refuses a node registered elsewhere", () => {
     assert.match(script, /already registered to cluster \$cluster_id; nothing to do/);
     assert.match(script, /is registered to cluster \$registered, not \$cluster_id/);
-    assert.match(script, /flags=\(--etcd --controlplane --node-name server-1 --label 'zone=a b'\)/);
+    assert.ok(
+      script.includes("flags=('--etcd' '--controlplane' '--node-name' 'server-1' '--label' 'zone=a b')"),
+    );
+    assert.ok(script.includes("cluster_id='c-m-abc'"));
   });
 });

@@ -41,9 +41,9 @@ describe("stack configuration", () => {
     assert.equal(model.cluster.upgradeStrategy.workerConcurrency, "10%");
     assert.equal(model.cluster.localAuthEndpoint.enabled, false);
     assert.equal(model.hardening.auditPolicyLevel, "Metadata");
-    assert.equal(model.nodes[3]!.ssh.user, "ubuntu");
-    assert.equal(model.nodes[0]!.ssh.user, "root");
-    assert.equal(model.nodes[0]!.ssh.port, 22);
+    assert.equal(model.nodes[3].ssh.user, "ubuntu");
+    assert.equal(model.nodes[0].ssh.user, "root");
+    assert.equal(model.nodes[0].ssh.port, 22);
   });
 
   it("returns a frozen model", () => {
@@ -60,18 +60,18 @@ describe("stack configuration", () => {
     const raw = seedWith((v) => {
       v.cluster.protectKernelDefaults = "true";
       v.cluster.etcd = { snapshotRetention: "7" };
-      v.nodes[0]!.sshPort = "2222";
+      v.nodes[0].sshPort = "2222";
     });
     const { model } = validateStackConfig(raw);
     assert.equal(model?.cluster.etcd.snapshotRetention, 7);
-    assert.equal(model?.nodes[0]!.ssh.port, 2222);
+    assert.equal(model?.nodes[0].ssh.port, 2222);
   });
 
   it("reports every problem of a run together, each with its full key", () => {
     const raw = seedWith((v) => {
       v.cluster.kubernetesVersion = "latest";
-      v.nodes[2]!.roles = ["master"];
-      v.nodes[1]!.sshPort = 0;
+      v.nodes[2].roles = ["master"];
+      v.nodes[1].sshPort = 0;
       v.hardening = { auditPolicyLevel: "Everything" };
     });
     const messages = messagesOf(raw).filter((m) => m.startsWith("error"));
@@ -90,7 +90,7 @@ describe("stack configuration", () => {
   });
 
   it("names the bad value, what is allowed and the fix", () => {
-    const [message] = messagesOf(seedWith((v) => (v.nodes[2]!.roles = ["etcd", "wroker"]))).filter((m) =>
+    const [message] = messagesOf(seedWith((v) => (v.nodes[2].roles = ["etcd", "wroker"]))).filter((m) =>
       m.startsWith("error"),
     );
     assert.equal(
@@ -140,8 +140,8 @@ describe("stack configuration", () => {
 
   it("warns about an even number of etcd nodes and about unpinned host keys, without failing", () => {
     const raw = seedWith((v) => {
-      v.nodes[2]!.roles = ["controlplane"];
-      delete v.nodes[3]!.hostKey;
+      v.nodes[2].roles = ["controlplane"];
+      delete v.nodes[3].hostKey;
     });
     const { model, problems } = validateStackConfig(raw);
     assert.ok(model);
@@ -251,7 +251,7 @@ describe("stack configuration", () => {
   });
 
   it("an invalid configuration registers no resource and fails with the messages, not a stack trace", async () => {
-    const raw = seedWith((v) => (v.nodes[0]!.roles = ["master"]));
+    const raw = seedWith((v) => (v.nodes[0].roles = ["master"]));
     const { error, recorded } = await runProgramExpectingFailure(raw);
     assert.ok(error instanceof ConfigValidationError, String(error));
     assert.match(error.message, /^The stack configuration has 1 error; nothing was created\./);
@@ -342,7 +342,7 @@ describe("invalid stack files", () => {
   for (const file of files) {
     it(`${file} is refused with its message and creates nothing`, async () => {
       const text = fs.readFileSync(path.join(dir, file), "utf8");
-      const expected = [...text.matchAll(/^# expect: (.+)$/gm)].map((m) => m[1]!);
+      const expected = [...text.matchAll(/^# expect: (.+)$/gm)].map((m) => m[1]);
       assert.ok(expected.length > 0, `${file} says what it expects`);
       const stackFile = readStackFile(path.join(dir, file));
       const { model, problems } = validateStackConfig(stackFile.raw);

@@ -74,10 +74,11 @@ export class Plan {
     return this.resources.filter((r) => r.type === type);
   }
 
+  /** The custom resource (not a component) of this name. */
   named(name: string): RecordedResource {
-    const found = this.resources.filter((r) => r.name === name);
+    const found = this.resources.filter((r) => r.name === name && r.custom);
     assert.equal(found.length, 1, `expected exactly one resource named ${name}, found ${found.length}`);
-    return found[0]!;
+    return found[0];
   }
 
   has(name: string): boolean {
@@ -85,6 +86,12 @@ export class Plan {
   }
 
   /** Names of the resources `name` waits for. */
+  component(name: string): RecordedResource {
+    const found = this.resources.filter((r) => r.name === name && !r.custom);
+    assert.equal(found.length, 1, `expected exactly one component named ${name}, found ${found.length}`);
+    return found[0];
+  }
+
   dependenciesOf(name: string): string[] {
     return this.named(name).dependsOn.map(nameOfUrn);
   }
@@ -129,8 +136,8 @@ export function input(resource: RecordedResource, pathText: string): unknown {
   for (const step of pathText.split(".")) {
     const match = /^([^[\]]+)((?:\[\d+\])*)$/.exec(step);
     assert.ok(match, `bad path ${pathText}`);
-    current = (reveal(current) as Json | undefined)?.[match[1]!];
-    for (const index of match[2]!.matchAll(/\[(\d+)\]/g))
+    current = (reveal(current) as Json | undefined)?.[match[1]];
+    for (const index of match[2].matchAll(/\[(\d+)\]/g))
       current = (reveal(current) as unknown[])[Number(index[1])];
   }
   return reveal(current);

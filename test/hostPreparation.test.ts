@@ -18,9 +18,12 @@ describe("HostPreparation under the engine", () => {
       "server-3-host-prep",
     ]);
     for (const command of commands) {
-      const parent = plan.parentOf(command.name);
-      assert.equal(parent, command.name, "the command's parent is the HostPreparation of the same name");
-      assert.equal(plan.ofType(TYPES.hostPreparation).filter((h) => h.name === command.name).length, 1);
+      assert.equal(
+        command.parent,
+        plan.component(command.name).urn,
+        "the command's parent is its HostPreparation",
+      );
+      assert.equal(plan.component(command.name).type, TYPES.hostPreparation);
     }
   });
 
@@ -34,7 +37,10 @@ describe("HostPreparation under the engine", () => {
 
   it("gives the audit policy to servers only, at the configured level", async () => {
     const plan = await runProgram(seedWith((v) => (v.hardening = { auditPolicyLevel: "RequestResponse" })));
-    const policy = YAML.parse(String(input(plan.named("server-2-host-prep"), "stdin"))) as { kind: string; rules: { level: string }[] };
+    const policy = YAML.parse(String(input(plan.named("server-2-host-prep"), "stdin"))) as {
+      kind: string;
+      rules: { level: string }[];
+    };
     assert.equal(policy.kind, "Policy");
     assert.equal(policy.rules.at(-1)!.level, "RequestResponse");
     assert.equal(input(plan.named("agent-2-host-prep"), "stdin"), undefined);
@@ -44,15 +50,20 @@ describe("HostPreparation under the engine", () => {
     const plan = await runProgram(rawConfig(seedStackValues()));
     for (const command of hostPrepCommands(plan)) {
       assert.ok(isSecret(command.inputs.connection), `${command.name}: connection must be a secret`);
-      assert.match(String((input(command, "connection") as { privateKey: string }).privateKey), /BEGIN OPENSSH PRIVATE KEY/);
+      assert.match(
+        String((input(command, "connection") as { privateKey: string }).privateKey),
+        /BEGIN OPENSSH PRIVATE KEY/,
+      );
     }
   });
 
   it("routes through the bastion when one is configured", async () => {
     const plan = await runProgram(
-      seedWith((v) => (v.nodes[0]!.bastion = { host: "jump.example.com", user: "jump", port: 2200 })),
+      seedWith((v) => (v.nodes[0].bastion = { host: "jump.example.com", user: "jump", port: 2200 })),
     );
-    const connection = input(plan.named("server-1-host-prep"), "connection") as { proxy: Record<string, unknown> };
+    const connection = input(plan.named("server-1-host-prep"), "connection") as {
+      proxy: Record<string, unknown>;
+    };
     assert.equal(connection.proxy.host, "jump.example.com");
     assert.equal(connection.proxy.port, 2200);
     assert.match(String(connection.proxy.privateKey), /PRIVATE KEY/);

@@ -7,7 +7,12 @@ const withNamespaces = () =>
     (v) =>
       (v.hardening = {
         namespaces: [
-          { name: "payments", create: true, labels: { team: "payments" }, allowFrom: [{ namespace: "ingress-nginx" }] },
+          {
+            name: "payments",
+            create: true,
+            labels: { team: "payments" },
+            allowFrom: [{ namespace: "ingress-nginx" }],
+          },
           { name: "orders", allowFrom: [{ cidr: "10.10.0.0/24" }] },
         ],
       }),
@@ -37,19 +42,29 @@ describe("post-install hardening under the engine", () => {
   it("polices every declared namespace with its extra sources", async () => {
     const plan = await runProgram(withNamespaces());
     const policies = plan.ofType(TYPES.networkPolicy);
-    assert.deepEqual(policies.map((p) => input(p, "metadata.namespace")).sort(), ["cis-reconciler", "orders", "payments"]);
+    assert.deepEqual(policies.map((p) => input(p, "metadata.namespace")).sort(), [
+      "cis-reconciler",
+      "orders",
+      "payments",
+    ]);
     const payments = policies.find((p) => input(p, "metadata.namespace") === "payments")!;
     assert.deepEqual(input(payments, "spec.ingress[0].from"), [
       { podSelector: {} },
       { namespaceSelector: { matchLabels: { "kubernetes.io/metadata.name": "ingress-nginx" } } },
     ]);
     const orders = policies.find((p) => input(p, "metadata.namespace") === "orders")!;
-    assert.deepEqual(input(orders, "spec.ingress[0].from"), [{ podSelector: {} }, { ipBlock: { cidr: "10.10.0.0/24" } }]);
+    assert.deepEqual(input(orders, "spec.ingress[0].from"), [
+      { podSelector: {} },
+      { ipBlock: { cidr: "10.10.0.0/24" } },
+    ]);
   });
 
   it("creates only the namespaces marked create, before their patch and policy", async () => {
     const plan = await runProgram(withNamespaces());
-    const namespaces = plan.ofType(TYPES.namespace).map((n) => input(n, "metadata.name")).sort();
+    const namespaces = plan
+      .ofType(TYPES.namespace)
+      .map((n) => input(n, "metadata.name"))
+      .sort();
     assert.deepEqual(namespaces, ["cis-reconciler", "payments"]);
     assert.ok(plan.dependenciesOf("seed-hardening-sa-payments").includes("seed-hardening-ns-payments"));
     assert.ok(plan.dependenciesOf("seed-hardening-netpol-payments").includes("seed-hardening-ns-payments"));
@@ -79,13 +94,16 @@ describe("post-install hardening under the engine", () => {
   it("rolls the audit policy out server after server, never on agents", async () => {
     const plan = await runProgram(rawConfig(seedStackValues()));
     const steps = plan.ofType(TYPES.command).filter((c) => c.name.startsWith("seed-audit-policy-"));
-    assert.deepEqual(
-      steps.map((s) => s.name).sort(),
-      ["seed-audit-policy-server-1", "seed-audit-policy-server-2", "seed-audit-policy-server-3"],
-    );
+    assert.deepEqual(steps.map((s) => s.name).sort(), [
+      "seed-audit-policy-server-1",
+      "seed-audit-policy-server-2",
+      "seed-audit-policy-server-3",
+    ]);
     assert.ok(plan.dependenciesOf("seed-audit-policy-server-2").includes("seed-audit-policy-server-1"));
     assert.ok(plan.dependenciesOf("seed-audit-policy-server-3").includes("seed-audit-policy-server-2"));
-    assert.ok(!plan.dependenciesOf("seed-audit-policy-server-1").some((d) => d.startsWith("seed-audit-policy-")));
+    assert.ok(
+      !plan.dependenciesOf("seed-audit-policy-server-1").some((d) => d.startsWith("seed-audit-policy-")),
+    );
     for (const step of steps) {
       assert.ok(plan.dependenciesOf(step.name).includes("seed-ready"), `${step.name} waits for the cluster`);
     }

@@ -6,7 +6,13 @@ import { spawnSync } from "node:child_process";
  * fails the test instead of skipping it: an unchecked script would pass silently.
  */
 export function shellcheck(script: string, shell: "bash" | "sh" = "bash"): void {
-  const result = spawnSync("shellcheck", ["--shell", shell, "--severity", "style", "-"], { input: script, encoding: "utf8" });
-  if (result.error) assert.fail(`shellcheck could not run (${result.error.message}); install it: apt-get install -y shellcheck`);
+  const result = spawnSync("shellcheck", ["--shell", shell, "--severity", "style", "-"], {
+    input: script,
+    encoding: "utf8",
+  });
+  if (result.error)
+    assert.fail(
+      `shellcheck could not run (${result.error.message}); install it: apt-get install -y shellcheck`,
+    );
   assert.equal(result.status, 0, `shellcheck found problems:\n${result.stdout}${result.stderr}`);
 }

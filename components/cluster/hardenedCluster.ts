@@ -46,7 +46,7 @@ export class HardenedCluster extends pulumi.ComponentResource {
     });
     this.clusterV1Id = this.cluster.clusterV1Id;
     if (args.rancher.insecure) {
-      pulumi.log.warn(
+      void pulumi.log.warn(
         "rancher.insecure is set: nodes register with Rancher's insecureNodeCommand, which does not verify Rancher's " +
           "certificate. Set rancher.caCerts instead when you have the CA bundle.",
         this,

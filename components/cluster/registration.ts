@@ -18,6 +18,8 @@ export function roleFlags(roles: readonly NodeRole[]): string[] {
 
 export interface RegistrationScriptOptions {
   readonly nodeName: string;
+  /** The Rancher (v1) id of the cluster the node joins. */
+  readonly clusterId: string;
   readonly roles: readonly NodeRole[];
   readonly labels: Readonly<Record<string, string>>;
 }
@@ -25,7 +27,7 @@ export interface RegistrationScriptOptions {
 /**
  * The script that registers a node with Rancher, run as root with Rancher's registration command on stdin (the
  * command embeds the cluster's registration token, so it never appears in the script, the plan or the logs).
- * The cluster's v1 id comes as the first argument. Idempotent: a node this stack already registered to the same
+ * Idempotent: a node this stack already registered to the same
  * cluster is left alone; a node registered elsewhere is an error naming the node.
  */
 export function renderRegistrationScript(options: RegistrationScriptOptions): string {
@@ -41,7 +43,7 @@ export function renderRegistrationScript(options: RegistrationScriptOptions): st
 set -euo pipefail
 
 node_name=${shellQuote(options.nodeName)}
-cluster_id=\${1:?the Rancher cluster id is the first argument}
+cluster_id=${shellQuote(options.clusterId)}
 marker=${shellQuote(REGISTRATION_MARKER)}
 log=${shellQuote(REGISTRATION_LOG)}
 flags=(${flags.map(shellQuote).join(" ")})
@@ -119,12 +121,20 @@ export class NodeRegistration extends pulumi.ComponentResource {
   constructor(name: string, args: NodeRegistrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hardened-rke2:cluster:NodeRegistration", name, {}, opts);
     const { node } = args;
-    const script = renderRegistrationScript({ nodeName: node.name, roles: node.roles, labels: node.labels });
     this.command = new command.remote.Command(
       name,
       {
         connection: sshConnection(node),
-        create: pulumi.output(args.clusterV1Id).apply((id) => renderRemoteCommand(script, [id])),
+        create: pulumi.output(args.clusterV1Id).apply((clusterId) =>
+          renderRemoteCommand(
+            renderRegistrationScript({
+              nodeName: node.name,
+              clusterId,
+              roles: node.roles,
+              labels: node.labels,
+            }),
+          ),
+        ),
         stdin: pulumi.secret(args.registrationCommand),
         ...(args.uninstallOnDestroy ? { delete: renderRemoteCommand(renderUninstallScript(node.name)) } : {}),
         logging: "stdoutAndStderr",

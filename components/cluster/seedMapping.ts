@@ -88,9 +88,9 @@ export function readPath(root: unknown, path: string): unknown {
     if (!match) return undefined;
     current =
       typeof current === "object" && current !== null
-        ? (current as Record<string, unknown>)[match[1]!]
+        ? (current as Record<string, unknown>)[match[1]]
         : undefined;
-    for (const index of match[2]!.matchAll(/\[(\d+)\]/g)) {
+    for (const index of match[2].matchAll(/\[(\d+)\]/g)) {
       current = Array.isArray(current) ? (current as unknown[])[Number(index[1])] : undefined;
     }
   }

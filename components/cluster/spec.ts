@@ -42,7 +42,7 @@ export function machineGlobalConfigFor(cluster: ClusterModel): Record<string, un
       ? existing.map(String)
       : existing === undefined
         ? []
-        : [String(existing)];
+        : [typeof existing === "string" ? existing : JSON.stringify(existing)];
     if (!args.includes(PSACT_APISERVER_ARG)) args.push(PSACT_APISERVER_ARG);
     config["kube-apiserver-arg"] = args;
   }

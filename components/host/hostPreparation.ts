@@ -52,7 +52,7 @@ export class HostPreparation extends pulumi.ComponentResource {
       allowExistingInstall: args.allowExistingInstall ?? false,
     });
     for (const endpoint of unpinnedHostKeys(node)) {
-      pulumi.log.warn(
+      void pulumi.log.warn(
         `The SSH host key of ${endpoint} (node ${node.name}) is not pinned, so the host's identity is not verified. ` +
           `Pin it: pulumi config set --path 'hardened-rke2:nodes[N].hostKey' "$(ssh-keyscan -t ed25519 HOST | cut -d' ' -f2-)"`,
         this,

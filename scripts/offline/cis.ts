@@ -29,7 +29,8 @@ function text(resource: RecordedResource, key: string): string {
 
 function field(resource: RecordedResource | undefined, pathText: string): unknown {
   let current: unknown = resource?.inputs;
-  for (const step of pathText.split(".")) current = (reveal(current) as Record<string, unknown> | undefined)?.[step];
+  for (const step of pathText.split("."))
+    current = (reveal(current) as Record<string, unknown> | undefined)?.[step];
   return reveal(current);
 }
 
@@ -45,14 +46,18 @@ function statusOf(enforcedBy: readonly string[], missing: readonly string[]): Co
 export function cisCoverage(resources: readonly RecordedResource[], model: StackModel): ControlCoverage[] {
   const cluster = resources.find((r) => r.type === CLUSTER);
   const hardeningFlags = (() => {
-    const selectors = field(cluster, "rkeConfig.machineSelectorConfigs") as { config?: string; machineLabelSelector?: unknown }[] | undefined;
+    const selectors = field(cluster, "rkeConfig.machineSelectorConfigs") as
+      { config?: string; machineLabelSelector?: unknown }[] | undefined;
     const global = selectors?.find((s) => s.machineLabelSelector === undefined);
     return (global?.config ? YAML.parse(global.config) : {}) as Record<string, unknown>;
   })();
   const profile = typeof hardeningFlags.profile === "string" ? hardeningFlags.profile : undefined;
   const clusterName = cluster?.name ?? "the cluster";
-  const profileMissing = profile ? [] : [`profile disabled in this stack (${clusterName} has no CIS profile)`];
-  const hostPrep = (node: string) => resources.find((r) => r.type === COMMAND && r.name === `${node}-host-prep`);
+  const profileMissing = profile
+    ? []
+    : [`profile disabled in this stack (${clusterName} has no CIS profile)`];
+  const hostPrep = (node: string) =>
+    resources.find((r) => r.type === COMMAND && r.name === `${node}-host-prep`);
   const controls: ControlCoverage[] = [];
 
   {
@@ -83,7 +88,13 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
       if (prep && text(prep, "create").includes("useradd")) enforcedBy.push(prep.name);
       else missing.push(`server ${node.name} gets no etcd user`);
     }
-    controls.push({ id: "1.1.12", title: "etcd data directory owned by etcd:etcd", status: statusOf(enforcedBy, missing), enforcedBy, missing });
+    controls.push({
+      id: "1.1.12",
+      title: "etcd data directory owned by etcd:etcd",
+      status: statusOf(enforcedBy, missing),
+      enforcedBy,
+      missing,
+    });
   }
 
   {
@@ -114,11 +125,15 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
   }
 
   {
-    const patches = resources.filter((r) => r.type === SA_PATCH && field(r, "automountServiceAccountToken") === false);
+    const patches = resources.filter(
+      (r) => r.type === SA_PATCH && field(r, "automountServiceAccountToken") === false,
+    );
     const patched = new Map(patches.map((p) => [String(field(p, "metadata.namespace")), p.name]));
     const expected = [...BUILTIN_NAMESPACES, ...model.hardening.namespaces.map((n) => n.name)];
     const enforcedBy = expected.flatMap((ns) => (patched.has(ns) ? [patched.get(ns)!] : []));
-    const missing = expected.filter((ns) => !patched.has(ns)).map((ns) => `namespace ${ns}: default ServiceAccount not patched`);
+    const missing = expected
+      .filter((ns) => !patched.has(ns))
+      .map((ns) => `namespace ${ns}: default ServiceAccount not patched`);
     const reconciler = resources.find((r) => r.type === CRONJOB);
     if (reconciler) enforcedBy.push(reconciler.name);
     else missing.push("namespaces created after pulumi up are not patched (reconciler disabled)");
@@ -136,27 +151,41 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
     const missing: string[] = [...profileMissing];
     if (profile && cluster) {
       const template = field(cluster, "defaultPodSecurityAdmissionConfigurationTemplateName");
-      if (profile === "cis-1.5" || profile === "cis-1.6") enforcedBy.push(`${cluster.name} (RKE2 restricted PodSecurityPolicies)`);
-      else if (typeof template === "string") enforcedBy.push(`${cluster.name} (Pod Security Admission: ${template})`);
+      if (profile === "cis-1.5" || profile === "cis-1.6")
+        enforcedBy.push(`${cluster.name} (RKE2 restricted PodSecurityPolicies)`);
+      else if (typeof template === "string")
+        enforcedBy.push(`${cluster.name} (Pod Security Admission: ${template})`);
       else missing.push(`${clusterName} sets no Pod Security Admission template`);
     }
-    controls.push({ id: "5.2.x", title: "Pod security (PSP up to 1.24, PSA after)", status: statusOf(enforcedBy, missing), enforcedBy, missing });
+    controls.push({
+      id: "5.2.x",
+      title: "Pod security (PSP up to 1.24, PSA after)",
+      status: statusOf(enforcedBy, missing),
+      enforcedBy,
+      missing,
+    });
   }
 
   {
     const enforcedBy: string[] = [];
     const missing: string[] = [];
-    if (profile && cluster) enforcedBy.push(`${cluster.name} (RKE2 policies in ${BUILTIN_NAMESPACES.slice(0, 3).join(", ")})`);
+    if (profile && cluster)
+      enforcedBy.push(`${cluster.name} (RKE2 policies in ${BUILTIN_NAMESPACES.slice(0, 3).join(", ")})`);
     else missing.push(`profile disabled in this stack: built-in namespaces get no NetworkPolicy`);
     const policies = new Map(
-      resources.filter((r) => r.type === NETWORK_POLICY).map((p) => [String(field(p, "metadata.namespace")), p.name]),
+      resources
+        .filter((r) => r.type === NETWORK_POLICY)
+        .map((p) => [String(field(p, "metadata.namespace")), p.name]),
     );
     for (const ns of model.hardening.namespaces) {
       if (policies.has(ns.name)) enforcedBy.push(policies.get(ns.name)!);
       else missing.push(`namespace ${ns.name} has no NetworkPolicy`);
     }
     const reconciler = resources.find((r) => r.type === CRONJOB);
-    if (reconciler) enforcedBy.push(`${reconciler.name} (namespaces labelled ${model.hardening.reconciler.networkPolicySelector})`);
+    if (reconciler)
+      enforcedBy.push(
+        `${reconciler.name} (namespaces labelled ${model.hardening.reconciler.networkPolicySelector})`,
+      );
     controls.push({
       id: "5.3.2",
       title: "Every namespace has a NetworkPolicy",

@@ -133,7 +133,7 @@ export function fromWire(value: unknown): unknown {
 /** Turns stack outputs (already resolved by the SDK) into plain data with secret markers. */
 async function resolveOutputs(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
-    const output = value as pulumi.Output<unknown>;
+    const output = value;
     const [resolved, secret] = await Promise.all([promiseOf(output), pulumi.isSecret(output)]);
     const plain = await resolveOutputs(resolved);
     return secret ? new SecretValue(plain) : plain;
@@ -184,10 +184,24 @@ export async function evaluate(
         callback(err, resp);
       });
     };
-    const outputs = await pulumi.runtime.runInPulumiStack(() => Promise.resolve(program()));
+    // The program's own return value is resolved here rather than the stack's: the SDK's stack outputs are
+    // plain values by then, and whether an output is secret is part of what the tests check.
+    let returned: Record<string, unknown> = {};
+    let programError: unknown;
+    await pulumi.runtime.runInPulumiStack(() => {
+      try {
+        returned = program();
+      } catch (error) {
+        // Let the stack finish registering so nothing is left pending, then report the program's error.
+        programError = error;
+      }
+      return Promise.resolve(returned);
+    });
     await pulumi.runtime.disconnect();
+    // Rethrown as caught: a ConfigValidationError must reach the caller as itself.
+    if (programError !== undefined) throw programError as Error;
     if (failures.length > 0) throw failures[0];
-    const resolved = (await resolveOutputs(outputs ?? {})) as Record<string, unknown>;
+    const resolved = (await resolveOutputs(returned)) as Record<string, unknown>;
     return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), outputs: resolved };
   } finally {
     running = false;

@@ -9,10 +9,11 @@ import { type ControlCoverage, cisCoverage, renderCoverageMarkdown } from "./cis
 
 /**
  * The plan's JSON contract (`npm run plan -- --format json`), stable for tools and pull-request bots:
- * `{ stack, warnings[], placeholders[], resources: [{ type, name, parent, dependsOn[], provider, inputs }], outputs,
- *    cis: [{ id, title, status, enforcedBy[], missing[] }] }`.
- * Resources are in dependency order (a resource after everything it depends on, ties by URN); `parent`,
- * `dependsOn` and `provider` hold resource names; every secret is the string "[secret]".
+ * `{ stack, warnings[], placeholders[], resources: [{ urn, type, name, parent, dependsOn[], provider, inputs }],
+ *    outputs, cis: [{ id, title, status, enforcedBy[], missing[] }] }`.
+ * Resources are in dependency order (a resource after everything it depends on, ties by URN). `parent`,
+ * `dependsOn` and `provider` hold URNs, because a component and its main child often share a name; every secret
+ * is the string "[secret]".
  */
 export interface PlanDocument {
   readonly stack: string;
@@ -26,6 +27,7 @@ export interface PlanDocument {
 }
 
 export interface PlannedResource {
+  readonly urn: string;
   readonly type: string;
   readonly name: string;
   readonly parent: string | null;
@@ -73,11 +75,12 @@ export function redact(value: unknown): unknown {
 
 function toPlanned(resource: RecordedResource): PlannedResource {
   return {
+    urn: resource.urn,
     type: resource.type,
     name: resource.name,
-    parent: resource.parent ? nameOfUrn(resource.parent) : null,
-    dependsOn: resource.dependsOn.map(nameOfUrn).sort(),
-    provider: resource.provider ? nameOfUrn(resource.provider) : null,
+    parent: resource.parent ?? null,
+    dependsOn: [...resource.dependsOn].sort(),
+    provider: resource.provider ?? null,
     inputs: redact(resource.inputs) as Record<string, unknown>,
   };
 }
@@ -103,7 +106,7 @@ export function orderByDependencies(resources: readonly RecordedResource[]): Rec
       .map(([urn]) => urn)
       .sort();
     // A cycle cannot happen in a Pulumi program; if it did, fall back to URN order rather than loop forever.
-    const next = ready[0] ?? [...waitsFor.keys()].filter((u) => !done.has(u)).sort()[0]!;
+    const next = ready[0] ?? [...waitsFor.keys()].filter((u) => !done.has(u)).sort()[0];
     done.add(next);
     ordered.push(byUrn.get(next)!);
   }
@@ -139,7 +142,7 @@ export function renderPlanMarkdown(plan: PlanDocument): string {
   );
   plan.resources.forEach((r, i) => {
     lines.push(
-      `| ${i + 1} | \`${r.type}\` | ${r.name} | ${r.parent ?? ""} | ${r.dependsOn.join(", ")} | ${r.provider ?? ""} |`,
+      `| ${i + 1} | \`${r.type}\` | ${r.name} | ${r.parent ? nameOfUrn(r.parent) : ""} | ${r.dependsOn.map(nameOfUrn).join(", ")} | ${r.provider ? nameOfUrn(r.provider) : ""} |`,
     );
   });
   lines.push("", "## Inputs", "");
