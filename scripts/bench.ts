@@ -14,7 +14,7 @@ const TARGET_SECONDS = 5;
 const TARGET_MB = 400;
 
 function generatedStack(nodes: number) {
-  const servers = 3;
+  const servers = nodes > 3 ? 3 : 1;
   return {
     values: {
       rancher: { apiUrl: "https://rancher.example.com" },
