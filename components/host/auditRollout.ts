@@ -12,16 +12,17 @@ export const READYZ_TIMEOUT_SECONDS = 600;
 
 /**
  * The script that brings one server node's audit policy to `auditPolicyYaml` after installation
- * (run as root, through {@link renderRemoteCommand}, one server at a time).
+ * (run as root, through `renderRemoteCommand`, one server at a time).
  *
  * - File already byte-identical: prints
  *   `audit-policy.yaml: unchanged, rke2-server not restarted` and exits 0. RKE2 reads the policy
  *   only when kube-apiserver starts, so an identical file needs no restart (its owner and mode are
  *   still set to root and 0600).
  * - Otherwise: atomic rewrite (temp file and rename, 0600, root), `systemctl restart rke2-server`
- *   (the guide's way to load a new policy), then waits, at most {@link READYZ_TIMEOUT_SECONDS},
- *   until the local API server answers `/readyz`, so that the next server restarts only when this
- *   one serves again and etcd keeps quorum. On timeout it fails with the last answer it got.
+ *   (the guide's way to load a new policy), then waits until the local API server answers
+ *   `/readyz`; restart and wait together take at most {@link READYZ_TIMEOUT_SECONDS}. The next
+ *   server restarts only when this one serves again, so etcd keeps quorum. On timeout it fails
+ *   with the last answer it got.
  *
  * Readiness is asked with what RKE2 itself installs on every server: the kubectl it unpacks to
  * `/var/lib/rancher/rke2/bin/kubectl` and the admin kubeconfig `/etc/rancher/rke2/rke2.yaml`, which
@@ -51,9 +52,14 @@ export function renderAuditPolicyUpdateScript(auditPolicyYaml: string): string {
   fi
   replace_file "$audit_policy_path" 0600 "$audit_policy"
   echo "audit-policy.yaml: written"
-  systemctl restart rke2-server.service
-  echo "rke2-server: restarted, waiting for the API server's /readyz (at most $timeout s)"
+  # The whole restart and wait share one deadline: RKE2's unit has no start timeout
+  # (TimeoutStartSec=0), so even the restart itself is bounded here.
   local deadline=$((SECONDS + timeout)) answer=''
+  if ! timeout "$timeout" systemctl restart rke2-server.service; then
+    echo "hardened-rke2: error: systemctl restart rke2-server.service failed or took longer than $timeout s" >&2
+    exit 8
+  fi
+  echo "rke2-server: restarted, waiting for the API server's /readyz (at most until $timeout s after the restart began)"
   until answer=$("$kubectl" --kubeconfig "$kubeconfig" --request-timeout=10s get --raw /readyz 2>&1); do
     if [ "$SECONDS" -ge "$deadline" ]; then
       printf 'hardened-rke2: error: the API server on this node did not answer /readyz within %s s after the restart; last answer: %s\\n' "$timeout" "$answer" >&2
