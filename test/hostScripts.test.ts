@@ -361,12 +361,14 @@ describe("audit policy roll-out script", () => {
    * Runs the roll-out script with every fixed path moved into a temp directory and fake `systemctl`
    * and `kubectl`; fails the test if any original path survives, so it never touches this machine.
    */
-  function runRollout(dir: string, opts: { readyAfter: number; timeout: number }) {
+  function runRollout(dir: string, opts: { readyAfter: number; timeout: number; restartHangs?: boolean }) {
     const fakeBin = path.join(dir, "bin");
     fs.mkdirSync(fakeBin, { recursive: true });
-    fs.writeFileSync(path.join(fakeBin, "systemctl"), `#!/bin/sh\necho "$*" >>"${dir}/systemctl.log"\n`, {
-      mode: 0o755,
-    });
+    fs.writeFileSync(
+      path.join(fakeBin, "systemctl"),
+      `#!/bin/sh\necho "$*" >>"${dir}/systemctl.log"\n${opts.restartHangs ? "exec sleep 30\n" : ""}`,
+      { mode: 0o755 },
+    );
     fs.writeFileSync(
       path.join(fakeBin, "kubectl"),
       `#!/bin/sh\nn=$(cat "${dir}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"${dir}/calls"\n` +
@@ -431,6 +433,13 @@ describe("audit policy roll-out script", () => {
           stuck.stderr,
           /did not answer \/readyz within 1 s after the restart; last answer: connection refused/,
         );
+
+        fs.writeFileSync(file, "old policy\n");
+        const started = Date.now();
+        const hung = runRollout(dir, { readyAfter: 0, timeout: 1, restartHangs: true });
+        assert.equal(hung.status, 8);
+        assert.match(hung.stderr, /systemctl restart rke2-server.service failed or took longer than 1 s/);
+        assert.ok(Date.now() - started < 10_000, "a hanging restart is bounded too");
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
