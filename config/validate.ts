@@ -23,6 +23,7 @@ import type {
 } from "./model";
 import { type ConfigProblem, describeValue, ProblemCollector, setCommand } from "./problems";
 import { DEFAULT_RECONCILER_IMAGE } from "../components/hardening/manifests";
+import { DEFAULT_AUDIT_LEVEL } from "../components/host/auditPolicy";
 import {
   defaultProfileFor,
   parseRke2Version,
@@ -92,7 +93,6 @@ export const SEED_DEFAULTS = {
 } as const;
 
 export const DEFAULT_PSA_TEMPLATE = "rancher-restricted";
-export const DEFAULT_AUDIT_LEVEL: AuditLevel = "Metadata";
 export const DEFAULT_RECONCILER = {
   image: DEFAULT_RECONCILER_IMAGE,
   schedule: "*/5 * * * *",

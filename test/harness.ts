@@ -9,7 +9,10 @@ import {
   SecretValue,
   evaluate,
   nameOfUrn,
+  reveal,
 } from "../scripts/offline/engine";
+
+export { reveal };
 import { PRIVATE_KEY_PLACEHOLDER } from "../scripts/offline/stackFile";
 
 /**
@@ -81,10 +84,6 @@ export class Plan {
     return found[0];
   }
 
-  has(name: string): boolean {
-    return this.resources.some((r) => r.name === name);
-  }
-
   /** Names of the resources `name` waits for. */
   component(name: string): RecordedResource {
     const found = this.resources.filter((r) => r.name === name && !r.custom);
@@ -94,11 +93,6 @@ export class Plan {
 
   dependenciesOf(name: string): string[] {
     return this.named(name).dependsOn.map(nameOfUrn);
-  }
-
-  parentOf(name: string): string | undefined {
-    const parent = this.named(name).parent;
-    return parent ? nameOfUrn(parent) : undefined;
   }
 }
 
@@ -123,11 +117,6 @@ export async function runProgramExpectingFailure(
 
 export function isSecret(value: unknown): value is SecretValue {
   return value instanceof SecretValue;
-}
-
-/** The plain value behind a possibly secret input. */
-export function reveal(value: unknown): unknown {
-  return value instanceof SecretValue ? reveal(value.value) : value;
 }
 
 /** Reads a nested input by path (`a.b[0].c`), revealing secrets on the way. */
