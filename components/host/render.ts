@@ -7,6 +7,11 @@
  * `remote.Command` built from it only re-runs when something that matters changed.
  */
 
+import { shellQuote } from "../shell/script";
+
+// Re-exported until every script renders through components/shell/script.ts.
+export { shellQuote };
+
 /** One kernel parameter that RKE2's CIS profile checks in `/proc/sys` before it starts. */
 export interface KernelParameter {
   /** sysctl name, e.g. `vm.overcommit_memory`. */
@@ -29,19 +34,6 @@ export const SYSCTL_CONF_PATH = "/etc/sysctl.d/90-kubelet.conf";
 export const AUDIT_POLICY_PATH = "/etc/rancher/rke2/audit-policy.yaml";
 /** The stack option that lets host preparation run on nodes where RKE2 is already present. */
 export const ALLOW_EXISTING_INSTALL_OPTION = "hardened-rke2:hardening.allowExistingInstall";
-
-/**
- * Quotes a value for a POSIX shell (bash, dash): single quotes, with each embedded `'` written as
- * `'\''`. Inside single quotes nothing is special (`$`, backquotes, `\`, newlines), so the shell
- * sees exactly the original string.
- * @throws if the value holds a NUL byte, which no shell word can carry.
- */
-export function shellQuote(value: string): string {
-  if (value.includes("\0")) {
-    throw new Error("shellQuote: a shell word cannot contain a NUL byte");
-  }
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 /**
  * The exact content of `/etc/sysctl.d/90-kubelet.conf`: a comment saying who owns the file, then
