@@ -31,60 +31,66 @@ test("the scripts are shellcheck-clean", () => {
 });
 
 describe("stack-report.sh", () => {
+  const previewReport = path.join(work, "preview.txt");
+  fs.writeFileSync(previewReport, "Previewing update (staging)\nResources: 42 unchanged\n");
   const verifyReport = path.join(work, "verify.md");
   fs.writeFileSync(
     verifyReport,
     "| Node | Control | Expected | Actual |\n|---|---|---|---|\n| server-1 | 4.2.6 | 1 | 0 |\n",
   );
-  const report = (env: Record<string, string>) => run("stack-report.sh", [], { STACK: "staging", ...env });
-
-  test("shows the preview and verify side by side, each with its verdict", () => {
-    const out = report({
-      PREVIEW_OUTCOME: "success",
-      PREVIEW_OUTPUT: "Previewing update (staging)\nResources: 42 unchanged",
-      VERIFY_EXIT: "1",
+  const report = (env: Record<string, string>) =>
+    run("stack-report.sh", [], {
+      STACK: "staging",
+      PREVIEW_REPORT: previewReport,
       VERIFY_REPORT: verifyReport,
+      ...env,
     });
+
+  test("shows the preview and verify side by side, each with its verdict and output", () => {
+    const out = report({ PREVIEW_EXIT: "0", VERIFY_EXIT: "1" });
     assert.equal(out.status, 0, out.stderr);
     assert.match(out.stdout, /^## Stack `staging`/);
-    assert.match(out.stdout, /\| `pulumi preview --refresh` \| .* \| ran \|/);
+    assert.match(out.stdout, /\| `pulumi preview --refresh` \| .* \| ran cleanly \|/);
     assert.match(out.stdout, /\| `verify` \| .* \| drift on the hosts \|/);
-    assert.match(out.stdout, /Resources: 42 unchanged/);
+    assert.match(out.stdout, /```\nPreviewing update \(staging\)\nResources: 42 unchanged\n```/);
+    assert.match(out.stdout, /<summary>verify<\/summary>\n\n\| Node \| Control/);
     assert.match(out.stdout, /\| server-1 \| 4\.2\.6 \| 1 \| 0 \|/);
   });
 
-  test("names each verify exit code and a preview that failed or did not run", () => {
+  test("names each exit code, and a check that did not run", () => {
     const verdicts: [string, string, RegExp][] = [
-      ["success", "0", /every node is compliant/],
-      ["success", "2", /usage or connection errors/],
-      ["success", "", /`verify` \| .* \| did not run/],
-      ["failure", "0", /failed \(or found changes where none are expected\)/],
-      ["skipped", "0", /did not run \(skipped\)/],
+      ["0", "0", /every node is compliant/],
+      ["0", "2", /usage or connection errors/],
+      ["0", "", /`verify` \| .* \| did not run/],
+      ["1", "0", /failed, or found changes where none are expected \(exit 1\)/],
+      ["", "0", /`pulumi preview --refresh` \| .* \| did not run/],
     ];
-    for (const [outcome, exit, pattern] of verdicts) {
-      const out = report({ PREVIEW_OUTCOME: outcome, VERIFY_EXIT: exit, VERIFY_REPORT: verifyReport });
+    for (const [preview, verify, pattern] of verdicts) {
+      const out = report({ PREVIEW_EXIT: preview, VERIFY_EXIT: verify });
       assert.equal(out.status, 0, out.stderr);
-      assert.match(out.stdout, pattern, `${outcome}/${exit}`);
+      assert.match(out.stdout, pattern, `${preview}/${verify}`);
     }
-    const empty = report({ PREVIEW_OUTCOME: "failure", VERIFY_EXIT: "" });
-    assert.equal((empty.stdout.match(/see the job log/g) ?? []).length, 2);
+    const missing = run("stack-report.sh", [], { STACK: "staging", PREVIEW_REPORT: path.join(work, "none") });
+    assert.equal(missing.status, 0, missing.stderr);
+    assert.equal((missing.stdout.match(/no output; see the job log/g) ?? []).length, 2);
   });
 
   test("keeps a comment under GitHub's 65536 characters, cutting the start and keeping the summary at the end", () => {
-    const long = `${"x".repeat(100_000)}\nResources: 7 to update`;
-    const big = path.join(work, "big.md");
-    fs.writeFileSync(big, `${"y".repeat(100_000)}\nSummary: 3 nodes drifted\n`);
+    const bigPreview = path.join(work, "big-preview.txt");
+    fs.writeFileSync(bigPreview, `${"x".repeat(200_000)}\nResources: 7 to update\n`);
+    const bigVerify = path.join(work, "big-verify.md");
+    fs.writeFileSync(bigVerify, `${"y".repeat(200_000)}\nSummary: 3 nodes drifted\n`);
     const out = report({
-      PREVIEW_OUTCOME: "success",
-      PREVIEW_OUTPUT: long,
+      PREVIEW_EXIT: "0",
       VERIFY_EXIT: "1",
-      VERIFY_REPORT: big,
+      PREVIEW_REPORT: bigPreview,
+      VERIFY_REPORT: bigVerify,
     });
     assert.equal(out.status, 0, out.stderr);
     assert.ok(out.stdout.length < 65_536, `${out.stdout.length} characters`);
     assert.match(out.stdout, /Resources: 7 to update/);
     assert.match(out.stdout, /Summary: 3 nodes drifted/);
-    assert.match(out.stdout, /first \d+ characters cut/);
+    assert.equal((out.stdout.match(/first \d+ characters cut/g) ?? []).length, 2);
   });
 });
 

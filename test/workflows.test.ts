@@ -111,13 +111,18 @@ const environmentOf = (job: Job): string | undefined =>
   typeof job.environment === "string" ? job.environment : job.environment?.name;
 
 const VERIFY_COMMAND = /npm run -s verify -- --stack (\S+) --format md\b/;
+const PREVIEW_COMMAND = /\bpulumi preview --stack (\S+) --refresh\b/;
+const previewSteps = (job: Job): Step[] => (job.steps ?? []).filter((s) => PREVIEW_COMMAND.test(s.run ?? ""));
 const verifySteps = (job: Job): Step[] => (job.steps ?? []).filter((s) => VERIFY_COMMAND.test(s.run ?? ""));
 
 /** The stacks a job works on: its Pulumi steps' stack-name and its verify steps' --stack. */
 function stacksOfJob(job: Job): string[] {
   const stacks = new Set<string>();
-  for (const step of pulumiSteps(job)) stacks.add(String(step.with?.["stack-name"]));
+  for (const step of pulumiSteps(job)) {
+    if (step.with?.["stack-name"] !== undefined) stacks.add(String(step.with["stack-name"]));
+  }
   for (const step of verifySteps(job)) stacks.add(VERIFY_COMMAND.exec(step.run ?? "")![1]);
+  for (const step of previewSteps(job)) stacks.add(PREVIEW_COMMAND.exec(step.run ?? "")![1]);
   return [...stacks].sort();
 }
 
@@ -309,19 +314,15 @@ const stepWithId = (job: Job, id: string): Step | undefined => (job.steps ?? [])
 const stepNamed = (job: Job, name: string): Step | undefined =>
   (job.steps ?? []).find((s) => s.name === name);
 
-/** The preview and verify of one stack side by side, each allowed to fail so that the report shows both. */
+/** The preview and verify of one stack side by side, each recording its exit code so the report shows both. */
 function assertPreviewAndVerify(where: string, job: Job, stack: string): void {
   const preview = stepWithId(job, "preview");
   assert.ok(preview, `${where}: no step with id "preview"`);
-  assert.ok(preview.uses?.startsWith("pulumi/actions@"), `${where}: the preview step runs pulumi/actions`);
-  assert.ok(
-    preview?.uses?.startsWith("pulumi/actions@"),
-    `${where}: the step with id "preview" runs pulumi/actions`,
+  assert.equal(
+    PREVIEW_COMMAND.exec(preview.run ?? "")?.[1],
+    stack,
+    `${where}: pulumi preview --stack ${stack} --refresh`,
   );
-  assert.equal(commandOf(preview), "preview", `${where}: a preview`);
-  assert.equal(preview.with?.["stack-name"], stack, where);
-  assert.ok(truthy(preview.with?.["refresh"]), `${where}: the preview must refresh so drift shows up`);
-  assert.ok(truthy(preview["continue-on-error"]), `${where}: a failed preview must not hide verify's result`);
   const verify = stepWithId(job, "verify");
   assert.ok(verify, `${where}: no step with id "verify"`);
   assert.equal(
@@ -332,49 +333,52 @@ function assertPreviewAndVerify(where: string, job: Job, stack: string): void {
   const report = stepNamed(job, "Report");
   assert.ok(report && /always\(\)/.test(report.if ?? ""), `${where}: a Report step that always runs`);
   assert.match(report.run ?? "", /stack-report\.sh/, where);
+  assert.match(report.run ?? "", /PREVIEW_REPORT="\$RUNNER_TEMP\/preview\.txt"/, where);
+  assert.match(report.run ?? "", /VERIFY_REPORT="\$RUNNER_TEMP\/verify\.md"/, where);
   assert.deepEqual(
-    [report.env?.["PREVIEW_OUTCOME"], report.env?.["PREVIEW_OUTPUT"], report.env?.["VERIFY_EXIT"]],
-    [
-      "${{ steps.preview.outcome }}",
-      "${{ steps.preview.outputs.output }}",
-      "${{ steps.verify.outputs.exit-code }}",
-    ],
+    [report.env?.["PREVIEW_EXIT"], report.env?.["VERIFY_EXIT"]],
+    ["${{ steps.preview.outputs.exit-code }}", "${{ steps.verify.outputs.exit-code }}"],
     `${where}: the report shows both results`,
   );
+  for (const [step, tool, file] of [
+    [preview, "pulumi", "preview.txt"],
+    [verify, "npm", "verify.md"],
+  ] as const) {
+    assertStepRecordsExitCode(`${where} ${step.id ?? "?"}`, step, tool, file);
+  }
 }
 
-/** verify's exit code reaches the step output, and the step itself succeeds so the report always runs. */
-function assertVerifyStepRecordsExitCode(where: string, job: Job): void {
-  const verify = stepWithId(job, "verify")!;
-  const bin = fs.mkdtempSync(path.join(os.tmpdir(), "hardened-rke2-npm-"));
+/**
+ * Runs a step with a stand-in for `tool` that prints its arguments and exits with each code a check can
+ * end with: the code reaches the step's output `exit-code`, the output reaches `$RUNNER_TEMP/<file>`, and
+ * the step itself succeeds, so that the steps after it (the other check, the report) always run.
+ */
+function assertStepRecordsExitCode(where: string, step: Step, tool: string, file: string): void {
+  const bin = fs.mkdtempSync(path.join(os.tmpdir(), "hardened-rke2-step-"));
   try {
-    // A stand-in for npm that prints a report and exits with the code under test.
-    fs.writeFileSync(path.join(bin, "npm"), '#!/bin/sh\necho "report of $*"\nexit "$FAKE_EXIT"\n', {
+    fs.writeFileSync(path.join(bin, tool), '#!/bin/sh\necho "output of $*"\nexit "$FAKE_EXIT"\n', {
       mode: 0o755,
     });
-    for (const code of ["0", "1", "2"]) {
+    for (const code of ["0", "1", "2", "255"]) {
       const output = path.join(bin, `output-${code}`);
-      const run = runStep(verify, { FAKE_EXIT: code, GITHUB_OUTPUT: output, RUNNER_TEMP: bin }, bin);
-      assert.equal(run.status, 0, `${where}: the verify step itself succeeds (exit ${code}): ${run.output}`);
+      const run = runStep(step, { FAKE_EXIT: code, GITHUB_OUTPUT: output, RUNNER_TEMP: bin }, bin);
+      assert.equal(run.status, 0, `${where}: the step itself succeeds (exit ${code}): ${run.output}`);
       assert.equal(fs.readFileSync(output, "utf8"), `exit-code=${code}\n`, where);
-      assert.match(
-        fs.readFileSync(path.join(bin, "verify.md"), "utf8"),
-        /report of run -s verify -- --stack/,
-      );
+      assert.match(fs.readFileSync(path.join(bin, file), "utf8"), /^output of /, where);
     }
   } finally {
     fs.rmSync(bin, { recursive: true, force: true });
   }
 }
 
-function verdictStatus(job: Job, previewOutcome: string, verifyExit: string): number {
+function verdictStatus(job: Job, previewExit: string, verifyExit: string): number {
   const verdict = stepNamed(job, "Verdict");
   assert.ok(verdict && /always\(\)/.test(verdict.if ?? ""), "a Verdict step that always runs");
   assert.deepEqual(
-    [verdict.env?.["PREVIEW_OUTCOME"], verdict.env?.["VERIFY_EXIT"]],
-    ["${{ steps.preview.outcome }}", "${{ steps.verify.outputs.exit-code }}"],
+    [verdict.env?.["PREVIEW_EXIT"], verdict.env?.["VERIFY_EXIT"]],
+    ["${{ steps.preview.outputs.exit-code }}", "${{ steps.verify.outputs.exit-code }}"],
   );
-  return runStep(verdict, { PREVIEW_OUTCOME: previewOutcome, VERIFY_EXIT: verifyExit }).status;
+  return runStep(verdict, { PREVIEW_EXIT: previewExit, VERIFY_EXIT: verifyExit }).status;
 }
 
 describe("stacks in the workflows", () => {
@@ -400,10 +404,10 @@ describe("stacks in the workflows", () => {
         covered.add(stack);
         assertPreviewAndVerify(where, job, stack);
         const preview = stepWithId(job, "preview")!;
-        assert.ok(truthy(preview.with?.["expect-no-changes"]), `${where}: changes must fail the preview`);
-        assert.ok(!truthy(preview.with?.["upsert"]), `${where}: must not create stacks`);
-        for (const step of pulumiSteps(job))
-          assert.equal(commandOf(step), "preview", `${where}: only previews`);
+        assert.match(preview.run ?? "", /--expect-no-changes\b/, `${where}: changes must fail the preview`);
+        for (const step of pulumiSteps(job)) {
+          assert.equal(commandOf(step), undefined, `${where}: the action only installs the CLI`);
+        }
         for (const step of job.steps ?? []) {
           assert.doesNotMatch(
             step.run ?? "",
@@ -411,20 +415,20 @@ describe("stacks in the workflows", () => {
             `${where}: a drift check must not write state`,
           );
         }
-        assertVerifyStepRecordsExitCode(where, job);
-        assert.equal(verdictStatus(job, "success", "0"), 0, `${where}: clean passes`);
-        for (const [outcome, exit] of [
-          ["failure", "0"],
-          ["success", "1"],
-          ["success", "2"],
-          ["failure", "1"],
-          ["success", ""],
-          ["cancelled", "0"],
+        assert.equal(verdictStatus(job, "0", "0"), 0, `${where}: clean passes`);
+        for (const [preview, verify] of [
+          ["1", "0"],
+          ["255", "0"],
+          ["0", "1"],
+          ["0", "2"],
+          ["1", "1"],
+          ["0", ""],
+          ["", "0"],
         ]) {
           assert.notEqual(
-            verdictStatus(job, outcome, exit),
+            verdictStatus(job, preview, verify),
             0,
-            `${where}: preview ${outcome}, verify exit "${exit}"`,
+            `${where}: preview exit "${preview}", verify exit "${verify}"`,
           );
         }
       }
@@ -453,23 +457,27 @@ describe("stacks in the workflows", () => {
   test("a pull request previews staging behind an approval, with the policy pack, and comments preview and verify", () => {
     const jobs = byTrigger("pull_request")
       .flatMap(jobsOf)
-      .filter(([, job]) => pulumiSteps(job).length > 0 || verifySteps(job).length > 0);
+      .filter(([, job]) => previewSteps(job).length > 0 || verifySteps(job).length > 0);
     const staging = jobs.filter(([, job]) => stacksOfJob(job).includes("staging"));
     assert.equal(staging.length, 1, "one pull-request job previews staging");
     const [id, job] = staging[0];
     assertPreviewAndVerify(id, job, "staging");
-    assert.equal(stepWithId(job, "preview")!.with?.["policyPacks"], "policy", `${id}: the policy pack runs`);
+    assert.match(
+      stepWithId(job, "preview")!.run ?? "",
+      /--policy-pack policy\b/,
+      `${id}: the policy pack runs`,
+    );
     assert.ok(README.environments.get(environmentOf(job) ?? "")?.approval, `${id}: needs an approval`);
     const comment = (job.steps ?? []).find((s) => /pr-comment\.sh/.test(s.run ?? ""));
     assert.ok(comment && /always\(\)/.test(comment.if ?? ""), `${id}: comments on the pull request, always`);
     assert.match(comment.run ?? "", /report\.md/, `${id}: the comment is the report (preview and verify)`);
     // Host drift is shown, not failed; a broken preview or a verify that cannot run fails.
-    assert.equal(verdictStatus(job, "success", "0"), 0);
-    assert.equal(verdictStatus(job, "success", "1"), 0);
-    assert.notEqual(verdictStatus(job, "success", "2"), 0);
-    assert.notEqual(verdictStatus(job, "failure", "0"), 0);
-    assert.notEqual(verdictStatus(job, "success", ""), 0);
-    assertVerifyStepRecordsExitCode(id, job);
+    assert.equal(verdictStatus(job, "0", "0"), 0);
+    assert.equal(verdictStatus(job, "0", "1"), 0);
+    assert.notEqual(verdictStatus(job, "0", "2"), 0);
+    assert.notEqual(verdictStatus(job, "1", "0"), 0);
+    assert.notEqual(verdictStatus(job, "0", ""), 0);
+    assert.notEqual(verdictStatus(job, "", "1"), 0);
   });
 
   test("a pull request never reaches prod: its offline plan stands in", () => {
@@ -624,7 +632,8 @@ describe("secrets", () => {
           }
           continue;
         }
-        const runsPulumi = step.uses?.startsWith("pulumi/actions@") ?? false;
+        const runsPulumi =
+          (step.uses?.startsWith("pulumi/actions@") ?? false) || PREVIEW_COMMAND.test(step.run ?? "");
         const runsVerify = VERIFY_COMMAND.test(step.run ?? "");
         assert.ok(runsPulumi || runsVerify, `${label} holds secrets but runs neither Pulumi nor verify`);
         assert.doesNotMatch(step.run ?? "", /\bnpm (ci|install|i)\b/, `${label}`);

@@ -3,9 +3,8 @@
 # comment: what `pulumi preview --refresh` saw (the cluster and Rancher) next to what `verify` saw
 # (the hosts, which a preview cannot read).
 #
-# Environment: STACK; PREVIEW_OUTCOME (the preview step's outcome: success, failure, skipped,
-# cancelled); PREVIEW_OUTPUT (its output, may be empty); VERIFY_EXIT (verify's exit code, empty when
-# it did not run); VERIFY_REPORT (the file verify wrote its Markdown report to).
+# Environment: STACK; PREVIEW_EXIT and VERIFY_EXIT (the exit codes of `pulumi preview` and `verify`,
+# empty when they did not run); PREVIEW_REPORT and VERIFY_REPORT (the files their output went to).
 # Backticks in the printf formats are Markdown code spans, not command substitutions.
 # shellcheck disable=SC2016
 set -euo pipefail
@@ -14,8 +13,8 @@ set -euo pipefail
 readonly MAX_SECTION=30000
 
 : "${STACK:?}"
-preview_outcome=${PREVIEW_OUTCOME:-skipped}
-preview_output=${PREVIEW_OUTPUT:-}
+preview_exit=${PREVIEW_EXIT:-}
+preview_report=${PREVIEW_REPORT:-}
 verify_exit=${VERIFY_EXIT:-}
 verify_report=${VERIFY_REPORT:-}
 
@@ -28,10 +27,10 @@ tail_of() {
   printf '%s\n' "$text"
 }
 
-case $preview_outcome in
-  success) preview_verdict='ran' ;;
-  skipped | cancelled) preview_verdict="did not run ($preview_outcome)" ;;
-  *) preview_verdict='failed (or found changes where none are expected)' ;;
+case $preview_exit in
+  0) preview_verdict='ran cleanly' ;;
+  '') preview_verdict='did not run' ;;
+  *) preview_verdict="failed, or found changes where none are expected (exit $preview_exit)" ;;
 esac
 
 case $verify_exit in
@@ -47,18 +46,19 @@ printf '| Check | Sees | Result |\n|---|---|---|\n'
 printf '| `pulumi preview --refresh` | Rancher, the cluster, the state | %s |\n' "$preview_verdict"
 printf '| `verify` | the hosts over SSH (kernel values, files, users, audit policy) | %s |\n\n' "$verify_verdict"
 
-printf '<details><summary>pulumi preview --refresh</summary>\n\n```\n'
-if [ -n "$preview_output" ]; then
-  tail_of "$preview_output"
-else
-  printf 'no output; see the job log\n'
-fi
-printf '```\n\n</details>\n\n'
+section() {
+  local title=$1 file=$2 fence=$3
+  printf '<details><summary>%s</summary>\n\n' "$title"
+  if [ -n "$file" ] && [ -s "$file" ]; then
+    if [ "$fence" = yes ]; then printf '```\n'; fi
+    tail_of "$(cat -- "$file")"
+    if [ "$fence" = yes ]; then printf '```\n'; fi
+  else
+    printf 'no output; see the job log\n'
+  fi
+  printf '\n</details>\n'
+}
 
-printf '<details><summary>verify</summary>\n\n'
-if [ -n "$verify_report" ] && [ -s "$verify_report" ]; then
-  tail_of "$(cat -- "$verify_report")"
-else
-  printf 'no report; see the job log\n'
-fi
-printf '\n</details>\n'
+section 'pulumi preview --refresh' "$preview_report" yes
+printf '\n'
+section verify "$verify_report" no
