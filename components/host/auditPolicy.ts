@@ -1,12 +1,9 @@
 import { stringify } from "yaml";
 import type { AuditLevel, AuditRuleModel } from "../../config/model";
+import { DEFAULT_AUDIT_LEVEL } from "../../config/defaults";
 
-/**
- * The catch-all level when the stack sets none: `Metadata` records who did what to which object
- * and when, without request or response bodies (no Secret contents in the log). RKE2's own default
- * (`None`) records nothing, which is why the hardening guide tells operators to change it.
- */
-export const DEFAULT_AUDIT_LEVEL: AuditLevel = "Metadata";
+// The catch-all level's default is part of the stack's grammar, defined once in config/.
+export { DEFAULT_AUDIT_LEVEL };
 
 /** The fields of one rule, in the order the Kubernetes documentation lists them. */
 type PolicyRule = Record<string, unknown>;
