@@ -119,7 +119,8 @@ const verifySteps = (job: Job): Step[] => (job.steps ?? []).filter((s) => VERIFY
 function stacksOfJob(job: Job): string[] {
   const stacks = new Set<string>();
   for (const step of pulumiSteps(job)) {
-    if (step.with?.["stack-name"] !== undefined) stacks.add(String(step.with["stack-name"]));
+    const stackName = step.with?.["stack-name"];
+    if (typeof stackName === "string") stacks.add(stackName);
   }
   for (const step of verifySteps(job)) stacks.add(VERIFY_COMMAND.exec(step.run ?? "")![1]);
   for (const step of previewSteps(job)) stacks.add(PREVIEW_COMMAND.exec(step.run ?? "")![1]);
