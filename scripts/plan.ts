@@ -2,15 +2,13 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/problems";
-import { nodeScripts } from "./offline/nodeScripts";
-import { type PlanResult, planStack, renderPlanJson } from "./offline/plan";
-import { renderPlanMarkdown } from "./offline/planMarkdown";
-import { renderPlanText } from "./offline/planText";
+import type { PlanResult } from "./offline/plan";
 import { type StackFile, projectDir, readStackFile, stackFilePath } from "./offline/stackFile";
 
 /**
  * `npm run plan`: what `pulumi up` would create for a stack, offline. Options are one table (parsing, usage text
  * and checks all come from it) and every format is one function, so an option or a format is one entry.
+ * The Pulumi SDK loads only once the arguments are good: help and usage errors answer at once.
  */
 interface OptionSpec {
   readonly type: "string" | "boolean";
@@ -41,15 +39,17 @@ type Values = {
   -readonly [K in keyof typeof OPTIONS]?: (typeof OPTIONS)[K]["type"] extends "string" ? string : boolean;
 };
 
-type Render = (result: Extract<PlanResult, { ok: true }>, values: Values) => string;
+type Planned = Extract<PlanResult, { ok: true }>;
+type Render = (result: Planned, values: Values) => Promise<string>;
 
 const FORMATS: Readonly<Record<string, Render>> = {
-  text: (r, v) => renderPlanText(r.plan, scriptsOf(r), { full: v.full }),
-  md: (r) => renderPlanMarkdown(r.plan, scriptsOf(r)),
-  json: (r) => renderPlanJson(r.plan),
+  text: async (r, v) => (await import("./offline/planText")).renderPlanText(r.plan, await scriptsOf(r), v),
+  md: async (r) => (await import("./offline/planMarkdown")).renderPlanMarkdown(r.plan, await scriptsOf(r)),
+  json: async (r) => (await import("./offline/plan")).renderPlanJson(r.plan),
 };
 
-function scriptsOf(result: Extract<PlanResult, { ok: true }>) {
+async function scriptsOf(result: Planned) {
+  const { nodeScripts } = await import("./offline/nodeScripts");
   return nodeScripts(
     result.evaluation,
     result.model,
@@ -134,6 +134,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const stackFile = readStack(values);
+  const { planStack } = await import("./offline/plan");
   const result = await planStack(stackFile);
   if (!result.ok) {
     process.stderr.write(
@@ -141,7 +142,7 @@ export async function main(argv: readonly string[]): Promise<number> {
     );
     return 1;
   }
-  const text = FORMATS[values.format ?? "text"](result, values);
+  const text = await FORMATS[values.format ?? "text"](result, values);
   if (values.output !== undefined) {
     fs.writeFileSync(values.output, text);
   } else {

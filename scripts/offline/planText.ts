@@ -37,7 +37,7 @@ export function renderPlanText(
 
   if (scripts.length > 0) {
     out.push("", "What runs on which node (one SSH session each, in this order)");
-    out.push(...table(scripts.map((s) => [s.node, s.target, s.what, s.resource])));
+    out.push(...table(scripts.map((s) => [s.node, s.target, s.what])));
   }
 
   out.push("", "CIS coverage");
