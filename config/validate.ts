@@ -24,6 +24,7 @@ import type {
 import { type ConfigProblem, describeValue, ProblemCollector, setCommand } from "./problems";
 import { DEFAULT_RECONCILER_IMAGE } from "../components/hardening/manifests";
 import { DEFAULT_AUDIT_LEVEL } from "../components/host/auditPolicy";
+import { readScanConfig } from "./scan";
 import {
   defaultProfileFor,
   parseRke2Version,
@@ -71,6 +72,7 @@ export const TOP_LEVEL_KEYS = [
   "sshPrivateKey",
   "nodeSshPrivateKeys",
   "hardening",
+  "scan",
 ] as const;
 
 export const ROLES: readonly NodeRole[] = ["etcd", "controlplane", "worker"];
@@ -125,14 +127,15 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
   const cluster = readCluster(v, raw.values.cluster);
   const hardening = readHardening(v, raw.values.hardening);
   const nodes = readNodes(v, raw);
+  const scan = readScanConfig(problems, raw.values.scan, cluster, (path, value) => v.cron(path, value));
 
   if (cluster && nodes) checkClusterShape(v, nodes);
   if (cluster && hardening) checkCrossSection(v, cluster, hardening);
 
-  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening) {
+  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening || !scan) {
     return { problems: problems.problems };
   }
-  return { model: deepFreeze({ rancher, cluster, nodes, hardening }), problems: problems.problems };
+  return { model: deepFreeze({ rancher, cluster, nodes, hardening, scan }), problems: problems.problems };
 }
 
 function readRancher(v: Reader, raw: RawStackConfig): RancherConnection | undefined {
