@@ -1,6 +1,7 @@
 import * as semver from "semver";
 import type { CisProfile, ClusterModel, ScanApiGroup, ScanModel } from "./model";
-import { type ProblemCollector, describeValue, setCommand } from "./problems";
+import { describeValue, setCommand } from "./problems";
+import type { Reader } from "./reader";
 import { parseRke2Version } from "./profiles";
 
 /**
@@ -122,141 +123,78 @@ export function scanProfileFor(
   return rke2Profile === undefined ? (row.permissive ?? row.hardened) : row.hardened;
 }
 
-type Json = Record<string, unknown>;
-
-/** Reads a whole number in a range, as Pulumi hands numbers over (strings of digits or numbers). */
-function wholeNumber(
-  problems: ProblemCollector,
-  path: string,
-  value: unknown,
-  min: number,
-  fallback: number,
-): number | undefined {
-  if (value === undefined) return fallback;
-  const n = typeof value === "string" && /^\d+$/.test(value) ? Number(value) : value;
-  if (typeof n !== "number" || !Number.isInteger(n) || n < min) {
-    problems.error(path, "This must be a whole number.", {
-      value: describeValue(value),
-      allowed: `a whole number ≥ ${min}`,
-      fix: setCommand(path, String(fallback)),
-    });
-    return undefined;
-  }
-  return n;
-}
-
 /**
- * Validates `hardened-rke2:scan` against the cluster it scans. `cron` is the configuration's one cron grammar
- * (config/validate.ts), so the scan's schedule accepts exactly what the other schedules accept.
+ * Validates `hardened-rke2:scan` against the cluster it scans, with the configuration's one reader (its cron
+ * grammar, numbers, booleans and unknown-key messages).
  */
 export function readScanConfig(
-  problems: ProblemCollector,
+  v: Reader,
   value: unknown,
   cluster: ClusterModel | undefined,
-  cron: (path: string, value: unknown) => string | undefined,
 ): ScanModel | undefined {
-  const obj = (value ?? {}) as Json;
-  if (typeof obj !== "object" || Array.isArray(obj)) {
-    problems.error("scan", "This must be an object (a YAML map).", { value: describeValue(value) });
-    return undefined;
-  }
-  let ok = true;
-  for (const key of Object.keys(obj)) {
-    if (!(SCAN_KEYS as readonly string[]).includes(key)) {
-      problems.error(`scan.${key}`, "Unknown key.", {
-        allowed: SCAN_KEYS.join(", "),
-        fix: `pulumi config rm --path 'hardened-rke2:scan.${key}'`,
-      });
-      ok = false;
-    }
-  }
-  const enabled = obj.enabled === undefined ? true : obj.enabled === true || obj.enabled === "true";
-  if (
-    obj.enabled !== undefined &&
-    !["true", "false", true, false].includes(obj.enabled as string | boolean)
-  ) {
-    problems.error("scan.enabled", "This must be true or false.", {
-      value: describeValue(obj.enabled),
-      fix: setCommand("scan.enabled", "true"),
-    });
-    ok = false;
-  }
+  const obj = v.object("scan", value ?? {}, SCAN_KEYS);
+  if (!obj) return undefined;
+  const enabled = v.boolean("scan.enabled", obj.enabled) ?? true;
 
-  const rancherText = obj.rancherVersion === undefined ? SCAN_DEFAULTS.rancherVersion : obj.rancherVersion;
+  const rancherText = obj.rancherVersion ?? SCAN_DEFAULTS.rancherVersion;
   const rancherVersion =
     typeof rancherText === "string" && /^v?\d+\.\d+(\.\d+)?$/.test(rancherText)
       ? semver.coerce(rancherText)
       : null;
   if (!rancherVersion || semver.lt(rancherVersion, FIRST_SCAN_APP_RANCHER)) {
-    problems.error(
-      "scan.rancherVersion",
-      "This is not a Rancher version with the CIS scan app (2.5 or later).",
-      {
-        value: describeValue(rancherText),
-        allowed:
-          "MAJOR.MINOR of the Rancher server, e.g. 2.11 (rancher-cis-benchmark) or 2.12 (rancher-compliance)",
-        fix: setCommand("scan.rancherVersion", "2.11"),
-      },
-    );
-    ok = false;
+    v.error("scan.rancherVersion", "This is not a Rancher version with the CIS scan app (2.5 or later).", {
+      value: describeValue(rancherText),
+      allowed:
+        "MAJOR.MINOR of the Rancher server, e.g. 2.11 (rancher-cis-benchmark) or 2.12 (rancher-compliance)",
+      fix: setCommand("scan.rancherVersion", SCAN_DEFAULTS.rancherVersion),
+    });
   }
-
-  const chartVersion = obj.chartVersion;
-  if (
-    chartVersion !== undefined &&
-    (typeof chartVersion !== "string" || semver.valid(chartVersion) === null)
-  ) {
-    problems.error("scan.chartVersion", "This is not a chart version.", {
+  const chartVersion = v.string("scan.chartVersion", obj.chartVersion, { example: "106.0.0+up8.0.0" });
+  if (chartVersion !== undefined && semver.valid(chartVersion) === null) {
+    v.error("scan.chartVersion", "This is not a chart version.", {
       value: describeValue(chartVersion),
       allowed: "a version of the chart in Rancher's rancher-charts repository, e.g. 106.0.0+up8.0.0",
+      fix: `pulumi config rm --path 'hardened-rke2:scan.chartVersion' (Rancher then picks its newest)`,
     });
-    ok = false;
   }
-  const configuredProfile = obj.profile;
-  if (
-    configuredProfile !== undefined &&
-    (typeof configuredProfile !== "string" || !/^[a-z0-9][a-z0-9.-]*$/.test(configuredProfile))
-  ) {
-    problems.error("scan.profile", "This is not a ClusterScanProfile name.", {
+  const configuredProfile = v.string("scan.profile", obj.profile, {
+    example: "rke2-cis-1.6-profile-hardened",
+  });
+  if (configuredProfile !== undefined && !/^[a-z0-9]([a-z0-9.-]*[a-z0-9])?$/.test(configuredProfile)) {
+    v.error("scan.profile", "This is not a ClusterScanProfile name.", {
       value: describeValue(configuredProfile),
       allowed: "the name of a ClusterScanProfile, e.g. rke2-cis-1.6-profile-hardened",
+      fix: setCommand("scan.profile", "rke2-cis-1.6-profile-hardened"),
     });
-    ok = false;
   }
-  const schedule = obj.schedule === undefined ? SCAN_DEFAULTS.schedule : cron("scan.schedule", obj.schedule);
-  const retentionCount = wholeNumber(
-    problems,
-    "scan.retentionCount",
-    obj.retentionCount,
-    1,
-    SCAN_DEFAULTS.retentionCount,
-  );
-  const toleratedFailures = wholeNumber(
-    problems,
-    "scan.toleratedFailures",
-    obj.toleratedFailures,
-    0,
-    SCAN_DEFAULTS.toleratedFailures,
-  );
-  const timeoutSeconds = wholeNumber(
-    problems,
-    "scan.timeoutSeconds",
-    obj.timeoutSeconds,
-    60,
-    SCAN_DEFAULTS.timeoutSeconds,
-  );
+  const schedule = v.cron("scan.schedule", obj.schedule, SCAN_DEFAULTS.schedule) ?? SCAN_DEFAULTS.schedule;
+  const retentionCount =
+    v.integer("scan.retentionCount", obj.retentionCount, {
+      min: 1,
+      max: 100,
+      default: SCAN_DEFAULTS.retentionCount,
+    }) ?? SCAN_DEFAULTS.retentionCount;
+  const toleratedFailures =
+    v.integer("scan.toleratedFailures", obj.toleratedFailures, {
+      min: 0,
+      default: SCAN_DEFAULTS.toleratedFailures,
+    }) ?? SCAN_DEFAULTS.toleratedFailures;
+  const timeoutSeconds =
+    v.integer("scan.timeoutSeconds", obj.timeoutSeconds, {
+      min: 60,
+      max: 86400,
+      default: SCAN_DEFAULTS.timeoutSeconds,
+    }) ?? SCAN_DEFAULTS.timeoutSeconds;
 
-  if (!ok || !rancherVersion || !cluster || schedule === undefined) return undefined;
-  if (retentionCount === undefined || toleratedFailures === undefined || timeoutSeconds === undefined)
-    return undefined;
+  // Other errors are in the collector already: validation returns no model whatever this returns.
+  if (!rancherVersion || !cluster) return undefined;
   const apiGroup = scanApiGroupFor(rancherVersion);
   const kubernetes = parseRke2Version(cluster.kubernetesVersion);
   if (!kubernetes) return undefined;
-  const chosen = scanProfileFor(apiGroup, kubernetes, cluster.profile);
-  const profile = (configuredProfile as string | undefined) ?? chosen;
+  const profile = configuredProfile ?? scanProfileFor(apiGroup, kubernetes, cluster.profile);
   if (enabled && profile === undefined) {
     const app = SCAN_APPS[apiGroup].chartName;
-    problems.error(
+    v.error(
       "scan.rancherVersion",
       `Rancher ${rancherVersion.major}.${rancherVersion.minor}'s ${app} has no RKE2 scan profile for Kubernetes ${kubernetes.major}.${kubernetes.minor}.`,
       {
@@ -267,7 +205,7 @@ export function readScanConfig(
     return undefined;
   }
   if (enabled && cluster.profile === undefined && configuredProfile === undefined) {
-    problems.warn(
+    v.warn(
       "scan.profile",
       `The cluster runs without RKE2's CIS profile: the scan uses ${profile}, and a hardened profile would fail.`,
     );
@@ -277,7 +215,7 @@ export function readScanConfig(
     rancherVersion: `${rancherVersion.major}.${rancherVersion.minor}`,
     apiGroup,
     ...SCAN_APPS[apiGroup],
-    ...(chartVersion !== undefined ? { chartVersion: chartVersion as string } : {}),
+    ...(chartVersion !== undefined ? { chartVersion } : {}),
     profile: profile ?? "",
     schedule,
     retentionCount,

@@ -141,7 +141,7 @@ describe("scan: configuration (the one gate)", () => {
     [
       "a negative tolerance",
       { toleratedFailures: -1 },
-      /scan\.toleratedFailures: This must be a whole number/,
+      /scan\.toleratedFailures: This number is out of range/,
     ],
     ["a fractional tolerance", { toleratedFailures: 1.5 }, /scan\.toleratedFailures/],
     ["no reports kept", { retentionCount: 0 }, /scan\.retentionCount/],
