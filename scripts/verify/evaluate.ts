@@ -212,6 +212,9 @@ function etcdDataDirProblem(facts: NodeFacts): string | undefined {
   return undefined;
 }
 
+/** How far the computed start of kube-apiserver may lag its real start (rounding of btime and ticks). */
+export const START_TIME_SLACK_S = 2;
+
 function apiserverProblem(facts: NodeFacts): string | undefined {
   const api = facts.apiserver;
   if (!api) return "no kube-apiserver process is running";
@@ -219,7 +222,9 @@ function apiserverProblem(facts: NodeFacts): string | undefined {
     return `kube-apiserver ${api.pid} runs with --audit-policy-file=${api.policyFile ?? "(none)"}`;
   if (facts.auditPolicy.kind !== "regular") return "the audit policy file is not there";
   if (api.started === undefined) return `cannot tell when kube-apiserver ${api.pid} started`;
-  if (api.started < facts.auditPolicy.mtime) {
+  // The start time is the boot time (whole seconds) plus clock ticks, the policy's time whole seconds:
+  // only a policy written clearly after the start counts, never one written in the same second or two.
+  if (api.started + START_TIME_SLACK_S < facts.auditPolicy.mtime) {
     return `kube-apiserver ${api.pid} started ${new Date(api.started * 1000).toISOString()}, before the policy changed at ${new Date(facts.auditPolicy.mtime * 1000).toISOString()}: it still runs the old policy (restart rke2-server)`;
   }
   return undefined;
