@@ -6,6 +6,7 @@ import { AuditPolicyRollout } from "./hardening/auditPolicyRollout";
 import { PostInstallHardening } from "./hardening/postInstall";
 import { renderAuditPolicy } from "./host/auditPolicy";
 import { HostPreparation } from "./host/hostPreparation";
+import { CisScan, type CisScanOutput } from "./scan/cisScan";
 
 /**
  * The whole program as one component, so other programs can import it: prepare every host, create the hardened
@@ -21,6 +22,8 @@ export class HardenedRke2 extends pulumi.ComponentResource {
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly hostPreparations: readonly HostPreparation[];
   public readonly registrations: readonly NodeRegistration[];
+  /** The CIS scan: profile, schedule and, once it ran, its counts (pass, fail, warn, skip, …). */
+  public readonly cisScan: pulumi.Output<CisScanOutput>;
 
   constructor(name: string, model: StackModel, opts?: pulumi.ComponentResourceOptions) {
     super("hardened-rke2:index:HardenedRke2", name, {}, opts);
@@ -63,16 +66,29 @@ export class HardenedRke2 extends pulumi.ComponentResource {
       { parent: this, dependsOn: registrations },
     );
 
-    new PostInstallHardening(
+    const postInstall = new PostInstallHardening(
       `${cluster.name}-hardening`,
       { hardening, provider: readiness.kubernetesProvider },
       { parent: this, dependsOn: [readiness] },
     );
-    new AuditPolicyRollout(
+    const auditRollout = new AuditPolicyRollout(
       `${cluster.name}-audit-policy`,
       { nodes, auditPolicyYaml },
       { parent: this, dependsOn: [readiness] },
     );
+    // The scan judges the finished hardening: after the post-install steps and the audit policy roll-out.
+    const scan = model.scan.enabled
+      ? new CisScan(
+          `${cluster.name}-cis-scan`,
+          {
+            scan: model.scan,
+            clusterV1Id: hardened.clusterV1Id,
+            rancherProvider: hardened.provider,
+            kubernetesProvider: readiness.kubernetesProvider,
+          },
+          { parent: this, dependsOn: [readiness, postInstall, auditRollout] },
+        )
+      : undefined;
 
     this.clusterV1Id = hardened.clusterV1Id;
     this.clusterName = hardened.cluster.name;
@@ -80,7 +96,9 @@ export class HardenedRke2 extends pulumi.ComponentResource {
     this.kubeconfig = readiness.kubeconfig;
     this.hostPreparations = hostPreparations;
     this.registrations = registrations;
+    this.cisScan = scan ? scan.output : pulumi.output({ enabled: false });
     this.registerOutputs({
+      cisScan: this.cisScan,
       clusterV1Id: this.clusterV1Id,
       clusterName: this.clusterName,
       profile: this.profile,

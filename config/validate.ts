@@ -6,6 +6,7 @@ import { readCluster } from "./readers/cluster";
 import { readHardening } from "./readers/hardening";
 import { checkClusterShape, readNodes } from "./readers/nodes";
 import { type RawStackConfig, readRancher } from "./readers/secrets";
+import { readScanConfig } from "./scan";
 
 export { type RawStackConfig, SECRET_ENV_FALLBACKS } from "./readers/secrets";
 export { SEED_DEFAULTS, DEFAULT_PSA_TEMPLATE } from "./readers/cluster";
@@ -27,6 +28,7 @@ export const TOP_LEVEL_KEYS = [
   "sshPrivateKey",
   "nodeSshPrivateKeys",
   "hardening",
+  "scan",
 ] as const;
 
 /**
@@ -47,6 +49,7 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
   const cluster = readCluster(v, raw.values.cluster);
   const hardening = readHardening(v, raw.values.hardening);
   const nodes = readNodes(v, raw);
+  const scan = readScanConfig(v, raw.values.scan, cluster);
 
   if (cluster && nodes) checkClusterShape(v, nodes);
   if (cluster && hardening && !cluster.profile && hardening.reconciler.enabled) {
@@ -56,10 +59,10 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
     );
   }
 
-  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening) {
+  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening || !scan) {
     return { problems: problems.problems };
   }
-  return { model: deepFreeze({ rancher, cluster, nodes, hardening }), problems: problems.problems };
+  return { model: deepFreeze({ rancher, cluster, nodes, hardening, scan }), problems: problems.problems };
 }
 
 /**

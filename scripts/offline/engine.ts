@@ -71,6 +71,12 @@ const MOCKED_OUTPUTS: Readonly<
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": echo,
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": echo,
   "kubernetes:batch/v1:CronJob": echo,
+  // Rancher's scan app (rancher2 AppV2 state: its inputs plus clusterName and deploymentValues, which the
+  // program does not read) and its ClusterScan: the operator writes `status` only after a real run, so the
+  // plan has none.
+  "rancher2:index/appV2:AppV2": echo,
+  "kubernetes:cis.cattle.io/v1:ClusterScan": echo,
+  "kubernetes:compliance.cattle.io/v1:ClusterScan": echo,
 };
 
 function echo(_name: string, inputs: Record<string, unknown>): Record<string, unknown> {
