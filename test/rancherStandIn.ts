@@ -91,29 +91,70 @@ export function standInInstaller(token: string): string {
   return text.replace("# @expected\n", `# @expected\nexpected_token_sha256='${sha}'\n`);
 }
 
+/** What Rancher answers on `/v3/connect/agent`: the agent's kubeconfig, naming Rancher's URL. */
+export function connectionInfo(url: string): string {
+  const kubeConfig = `apiVersion: v1\nclusters:\n- cluster:\n    server: ${url}\n  name: cluster\n`;
+  return JSON.stringify({
+    kubeConfig,
+    namespace: "fleet-default",
+    secretName: "custom-standin-machine-plan",
+  });
+}
+
+/** Every process's command line that contains `text`, as `ps` would show it. */
+export function commandLinesHolding(text: string): string[] {
+  const found: string[] = [];
+  for (const pid of fs.readdirSync("/proc").filter((name) => /^\d+$/.test(name))) {
+    try {
+      const cmdline = fs.readFileSync(`/proc/${pid}/cmdline`, "utf8").split("\0").join(" ");
+      if (cmdline.includes(text)) found.push(`${pid}: ${cmdline.replace(text, "[token]")}`);
+    } catch {
+      // The process ended while the list was read.
+    }
+  }
+  return found;
+}
+
 export interface StandInRancher {
   readonly url: string;
   readonly requests: string[];
+  /** The Authorization headers of the requests for connection information. */
+  readonly authorizations: string[];
+  /**
+   * Command lines (`/proc/<pid>/cmdline`) of this machine holding the token, read while the request for the
+   * connection information waits for its answer: the requesting curl is alive then, with its arguments.
+   */
+  readonly tokenCommandLines: string[];
   close(): Promise<void>;
 }
 
 export async function startStandInRancher(pki: Pki, token: string): Promise<StandInRancher> {
   const requests: string[] = [];
+  const authorizations: string[] = [];
+  const tokenCommandLines: string[] = [];
   const installer = standInInstaller(token);
+  let url = "";
   const server = https.createServer({ key: pki.keyPem, cert: pki.certPem }, (req, res) => {
     requests.push(req.url ?? "");
     if (req.url === "/system-agent-install.sh") res.end(installer);
     else if (req.url === "/cacerts") res.end(pki.caPem);
-    else {
+    else if (req.url === "/v3/connect/agent") {
+      authorizations.push(req.headers.authorization ?? "");
+      tokenCommandLines.push(...commandLinesHolding(token));
+      res.end(connectionInfo(url));
+    } else {
       res.statusCode = 404;
       res.end();
     }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
   const { port } = server.address() as AddressInfo;
+  url = `https://127.0.0.1:${port}`;
   return {
-    url: `https://127.0.0.1:${port}`,
+    url,
     requests,
+    authorizations,
+    tokenCommandLines,
     close: () => new Promise((resolve) => server.close(() => resolve())),
   };
 }

@@ -198,6 +198,12 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
     assert.equal(got.labels, "cattle.io/os=linux,topology.kubernetes.io/region=eu,zone=a");
     assert.equal(got.node_name, "server-1");
     assert.equal(got.http_proxy, "http://proxy.example:3128");
+    assert.equal(
+      rancher.authorizations.at(-1),
+      `Bearer ${TOKEN}`,
+      "the installer's token header reaches Rancher",
+    );
+    assert.deepEqual(rancher.tokenCommandLines, [], "no command line held the token while curl sent it");
     assert.equal(read(root, "etc/rancher/hardened-rke2/registered-cluster"), `${CLUSTER}\n`);
     assert.ok(!exists(root, "etc/rancher/hardened-rke2/registering-cluster"));
     assert.match(
@@ -306,7 +312,7 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
 
   it("insecure: downloads without verification, as Rancher's insecureNodeCommand does", async () => {
     const root = newRoot();
-    const run = await runBash(script(root, { caCerts: "" }), input({ insecure: true }));
+    const run = await runBash(script(root, { caCerts: "" }), input({ insecure: true, caCerts: pki.caPem }));
     assert.equal(run.status, 0, run.stderr);
     assert.equal(record(root).token_matches, "yes");
   });

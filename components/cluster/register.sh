@@ -101,6 +101,28 @@ redact() {
   done
 }
 
+# curl as Rancher's installer sees it: its request for the connection information passes the token
+# as a command-line header (-H "Authorization: Bearer <token>"), which every process list would show
+# for the length of that request. This function, exported to the installer (which runs under bash),
+# hands that header to curl in a root-only file (-H @file) instead; every other call is unchanged.
+curl() {
+  local args=() header='' status=0
+  while [ $# -gt 0 ]; do
+    if [ "$1" = -H ] && [[ ${2-} == "Authorization: Bearer "* ]]; then
+      header=$(mktemp)
+      printf '%s\n' "$2" >"$header"
+      args+=(-H "@$header")
+      shift 2
+    else
+      args+=("$1")
+      shift
+    fi
+  done
+  command curl "${args[@]}" || status=$?
+  if [ -n "$header" ]; then rm -f -- "$header"; fi
+  return "$status"
+}
+
 # tls_options: sets curl_tls to how this node verifies Rancher's certificate.
 tls_options() {
   curl_tls=()
@@ -144,7 +166,8 @@ install_agent() {
       CATTLE_LABELS="$labels" CATTLE_NODE_NAME="$node_name" \
       CATTLE_AGENT_CONFIG_DIR="$agent_config_dir" CATTLE_AGENT_VAR_DIR="$agent_var_dir"
     if [ -f "$work/bundle.pem" ]; then export CURL_CA_BUNDLE="$work/bundle.pem"; fi
-    exec timeout --kill-after=10 "$installer_timeout" sh "$work/install.sh"
+    export -f curl
+    exec timeout --kill-after=10 "$installer_timeout" bash "$work/install.sh"
   ) </dev/null 2>&1 | redact >"$log" || status=$?
   if [ "$status" -ne 0 ]; then
     if [ "$status" -eq 124 ]; then

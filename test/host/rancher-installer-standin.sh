@@ -7,10 +7,9 @@
 # - refuses to run as anyone but root, and without a role, like the real one;
 # - with CATTLE_CA_CHECKSUM, downloads $CATTLE_SERVER/cacerts and exits 1 when its sha256 differs;
 # - a wrong token: the real installer retries /v3/connect/agent 4500 times, 5 s apart; so does this one;
-# - writes $CATTLE_AGENT_CONFIG_DIR/config.yaml (0600) and the connection information Rancher returns
-#   ($CATTLE_AGENT_VAR_DIR/rancher2_connection_info.json, its kubeconfig naming Rancher's URL).
-# It does not model the real installer's request to /v3/connect/agent, which passes the token to curl
-# as a command-line header (Authorization: Bearer) for the duration of that request.
+# - writes $CATTLE_AGENT_CONFIG_DIR/config.yaml (0600), then fetches the connection information from
+#   $CATTLE_SERVER/v3/connect/agent as the real one does, the token in a curl command-line header
+#   (-H "Authorization: Bearer ..."), into $CATTLE_AGENT_VAR_DIR/rancher2_connection_info.json.
 # The test puts expected_token_sha256='<hex>' on the line after the @expected marker.
 # @expected
 set -eu
@@ -61,11 +60,12 @@ token_sha256=$(printf '%s' "$CATTLE_TOKEN" | sha256sum | cut -d' ' -f1)
 } >"$record_dir/record"
 echo run >>"$record_dir/runs"
 
+curl_caflag=''
 if [ -n "${CATTLE_CA_CHECKSUM:-}" ]; then
   cacert=$(mktemp)
   curl -fsS --insecure "$CATTLE_SERVER/cacerts" -o "$cacert" || fatal "There was an error downloading CA certificate from Rancher"
   sum=$(sha256sum "$cacert" | cut -d' ' -f1)
-  rm -f "$cacert"
+  curl_caflag="--cacert $cacert"
   if [ "$sum" != "$CATTLE_CA_CHECKSUM" ]; then
     echo "[ERROR]  Configured cacerts checksum ($sum) does not match given --ca-checksum ($CATTLE_CA_CHECKSUM)" >&2
     exit 1
@@ -92,7 +92,10 @@ localPlanDirectory: $var_dir/plans
 preserveWorkDirectory: false
 connectionInfoFile: $var_dir/rancher2_connection_info.json
 CONFIG
-printf '{"kubeConfig":"apiVersion: v1\\nclusters:\\n- cluster:\\n    server: %s\\n  name: cluster\\n","namespace":"fleet-default","secretName":"custom-standin-machine-plan"}\n' \
-  "$CATTLE_SERVER" >"$var_dir/rancher2_connection_info.json"
+# shellcheck disable=SC2086 # word-split on purpose, as the real installer does with CURL_CAFLAG
+curl -fsS $curl_caflag -H "Authorization: Bearer ${CATTLE_TOKEN}" -H "X-Cattle-Node-Name: ${CATTLE_NODE_NAME:-}" \
+  "$CATTLE_SERVER/v3/connect/agent" -o "$var_dir/rancher2_connection_info.json" ||
+  fatal "There was an error downloading Rancher connection information. Perhaps --ca-checksum needs to be set?"
 info "Successfully downloaded Rancher connection information"
 info "Starting/restarting rancher-system-agent.service"
+[ -z "${cacert:-}" ] || rm -f "$cacert"

@@ -35,6 +35,9 @@ reg_pki() {
     openssl x509 -req -in req.csr -CA ca.pem -CAkey ca.key -CAcreateserial -days 2 -extfile ext -out cert.pem 2>/dev/null
     sha=$(printf '%s' "$REG_TOKEN" | sha256sum | cut -d' ' -f1)
     sed "s/^# @expected\$/# @expected\nexpected_token_sha256='$sha'/" "$HOST_TEST/rancher-installer-standin.sh" >system-agent-install.sh
+    # What Rancher answers on /v3/connect/agent: the agent's kubeconfig, naming Rancher's URL.
+    printf '{"kubeConfig":"apiVersion: v1\\nclusters:\\n- cluster:\\n    server: %s\\n  name: cluster\\n","namespace":"fleet-default","secretName":"custom-standin-machine-plan"}\n' \
+      "$REG_SERVER" >connect-agent
   )
 }
 
@@ -75,6 +78,7 @@ reg_setup() {
   for file in ca.pem cert.pem key.pem system-agent-install.sh; do
     gssh "$guest" root "cat >/srv/rancher/$file" <"$REG_DIR/$file"
   done
+  gssh "$guest" root 'mkdir -p /srv/rancher/v3/connect && cat >/srv/rancher/v3/connect/agent' <"$REG_DIR/connect-agent"
   gssh "$guest" root 'cp /srv/rancher/ca.pem /srv/rancher/cacerts && cd /srv/rancher &&
     setsid -f openssl s_server -quiet -WWW -accept 8443 -cert cert.pem -key key.pem </dev/null >/run/s_server.log 2>&1' </dev/null
   # The stand-in answers over HTTPS, verified with its own CA only.
@@ -130,12 +134,13 @@ reg_no_token() {
 
 # reg_ps_check GUEST LABEL TOKEN_FILE: the sampled process lists never held the token, and caught the run.
 reg_ps_check() {
-  local guest=$1 label=$2 samples caught leaked
+  local guest=$1 label=$2 samples caught connect leaked
   gssh "$guest" root 'cat >/root/.token-pattern' <"$3"
   samples=$(gssh "$guest" root 'grep -c "^----$" /run/ps-samples' </dev/null)
   caught=$(gssh "$guest" root 'grep -c "install\.sh" /run/ps-samples || true' </dev/null)
+  connect=$(gssh "$guest" root 'grep -c "v3/connect/agent" /run/ps-samples || true' </dev/null)
   leaked=$(gssh "$guest" root 'grep -cF -f /root/.token-pattern /run/ps-samples || true' </dev/null)
-  echo "          ($samples process lists sampled during the run; the installer seen in $caught lines)"
+  echo "          ($samples process lists sampled during the run; the installer seen in $caught lines, its token request in $connect)"
   if [ "$samples" -gt 0 ] && [ "$caught" -gt 0 ]; then
     pass "$label: process lists were sampled while Rancher's installer ran"
   else
