@@ -54,6 +54,7 @@ export class HardenedRke2 extends pulumi.ComponentResource {
             node,
             clusterV1Id: hardened.clusterV1Id,
             registrationCommand: hardened.registrationCommand,
+            caCerts: model.rancher.caCerts,
             uninstallOnDestroy: cluster.uninstallNodesOnDestroy,
           },
           { parent: this, dependsOn: [hostPreparations[i], hardened] },

@@ -327,6 +327,8 @@ done
 
 # shellcheck source=test/host/drift.sh
 source "$HOST_TEST/drift.sh"
+# shellcheck source=test/host/registration.sh
+source "$HOST_TEST/registration.sh"
 
 echo "== this machine"
 bash "$HOST_TEST/snapshot.sh" >"$WORK/host-after"
