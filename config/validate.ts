@@ -1,6 +1,7 @@
 import * as net from "node:net";
 import * as pulumi from "@pulumi/pulumi";
 import { CronExpressionParser } from "cron-parser";
+import { readLifecycle } from "./lifecycle";
 import type {
   AllowedSourceModel,
   AuditLevel,
@@ -71,6 +72,7 @@ export const TOP_LEVEL_KEYS = [
   "sshPrivateKey",
   "nodeSshPrivateKeys",
   "hardening",
+  "lifecycle",
 ] as const;
 
 export const ROLES: readonly NodeRole[] = ["etcd", "controlplane", "worker"];
@@ -128,11 +130,15 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
 
   if (cluster && nodes) checkClusterShape(v, nodes);
   if (cluster && hardening) checkCrossSection(v, cluster, hardening);
+  const lifecycle = readLifecycle(problems, raw.values.lifecycle, nodes, cluster);
 
   if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening) {
     return { problems: problems.problems };
   }
-  return { model: deepFreeze({ rancher, cluster, nodes, hardening }), problems: problems.problems };
+  return {
+    model: deepFreeze({ rancher, cluster, nodes, hardening, lifecycle }),
+    problems: problems.problems,
+  };
 }
 
 function readRancher(v: Reader, raw: RawStackConfig): RancherConnection | undefined {

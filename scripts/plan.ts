@@ -2,14 +2,16 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/problems";
 import { planStack, renderPlanJson, renderPlanMarkdown } from "./offline/plan";
+import { compareCommand } from "./offline/compare";
 import { readStackFile, stackFilePath } from "./offline/stackFile";
 
-const USAGE = `usage: npm run plan -- (--stack NAME | --config-file PATH) [--format md|json]
+const USAGE = `usage: npm run plan -- (--stack NAME | --config-file PATH) [--format md|json] [--compare-to OLD_FILE]
 
 Prints what \`pulumi up\` would create for a stack, offline (no Pulumi CLI, no Rancher).
   --stack NAME         plan stacks/Pulumi.NAME.yaml
   --config-file PATH   plan any stack settings file (check a config before committing it)
-  --format md|json     Markdown for people and pull requests (default), or the JSON contract`;
+  --format md|json     Markdown for people and pull requests (default), or the JSON contract
+  --compare-to OLD     what pulumi up would change going from the settings file OLD, and which scripts run on which node`;
 
 async function main(): Promise<number> {
   let args;
@@ -19,6 +21,7 @@ async function main(): Promise<number> {
         stack: { type: "string" },
         "config-file": { type: "string" },
         format: { type: "string", default: "md" },
+        "compare-to": { type: "string" },
         help: { type: "boolean", short: "h" },
       },
     }).values;
@@ -46,6 +49,8 @@ async function main(): Promise<number> {
     process.stderr.write(`Cannot read the stack file ${file}: ${(error as Error).message}\n`);
     return 1;
   }
+  if (args["compare-to"] !== undefined)
+    return compareCommand(args["compare-to"], file, stackFile, args.format);
   const result = await planStack(stackFile);
   if (!result.ok) {
     process.stderr.write(

@@ -2,7 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeModel, NodeRole } from "../../config/model";
 import { renderRemoteCommand, shellQuote } from "../host/render";
-import { inheritedDependsOn } from "../options";
+import { childAliases, inheritedDependsOn } from "../options";
+import { NO_OP_UPDATE } from "../host/nodeCommand";
 import { sshConnection } from "../ssh";
 
 /** Marker the registration leaves on a node: which Rancher cluster (v1 id) this stack registered it to. */
@@ -136,10 +137,14 @@ export class NodeRegistration extends pulumi.ComponentResource {
           ),
         ),
         stdin: pulumi.secret(args.registrationCommand),
+        // Day two (components/host/nodeCommand.ts): registering again is needed only for another cluster; a node
+        // already registered to this one is a no-op, so nothing else (connection, token, script) runs create again.
+        update: NO_OP_UPDATE,
+        triggers: [args.clusterV1Id],
         ...(args.uninstallOnDestroy ? { delete: renderRemoteCommand(renderUninstallScript(node.name)) } : {}),
         logging: "stdoutAndStderr",
       },
-      { parent: this, dependsOn: inheritedDependsOn(opts) },
+      { parent: this, dependsOn: inheritedDependsOn(opts), ...childAliases(name, name, opts) },
     );
     this.registerOutputs({ stdout: this.command.stdout });
   }

@@ -2,7 +2,7 @@ import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeModel } from "../../config/model";
 import { renderAuditPolicyUpdateScript } from "../host/auditRollout";
-import { nodeCommand } from "../host/nodeCommand";
+import { nodeCommand, sha256 } from "../host/nodeCommand";
 import { renderRemoteCommand } from "../host/render";
 import { inheritedDependsOn } from "../options";
 
@@ -11,6 +11,8 @@ export interface AuditPolicyRolloutArgs {
   readonly nodes: readonly NodeModel[];
   /** The audit policy every API server should run with. */
   readonly auditPolicyYaml: string;
+  /** New node name to former name, so that a renamed node's step keeps its state (aliases). */
+  readonly formerNames?: Readonly<Record<string, string>>;
 }
 
 /** Only nodes that run kube-apiserver read the audit policy; etcd-only servers and agents never restart for it. */
@@ -41,8 +43,16 @@ export class AuditPolicyRollout extends pulumi.ComponentResource {
           {
             node,
             create: renderRemoteCommand(renderAuditPolicyUpdateScript(node.name, args.auditPolicyYaml)),
+            // The node's name is only printed: a rename (lifecycle.renamedNodes) runs nothing.
+            triggers: [sha256(renderAuditPolicyUpdateScript("", args.auditPolicyYaml))],
           },
-          { parent: this, dependsOn: inheritedDependsOn(opts, ...(previous ? [previous] : [])) },
+          {
+            parent: this,
+            dependsOn: inheritedDependsOn(opts, ...(previous ? [previous] : [])),
+            ...(args.formerNames?.[node.name] !== undefined
+              ? { aliases: [{ name: `${name}-${args.formerNames[node.name]}` }] }
+              : {}),
+          },
         ),
       );
     }

@@ -1,7 +1,8 @@
 import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { type NodeModel, isServer } from "../../config/model";
-import { nodeCommand } from "./nodeCommand";
+import { childAliases } from "../options";
+import { nodeCommand, sha256 } from "./nodeCommand";
 import { renderHostPrepScript, renderRemoteCommand } from "./render";
 
 export interface HostPreparationArgs {
@@ -50,17 +51,24 @@ export class HostPreparation extends pulumi.ComponentResource {
       );
     }
 
-    const script = renderHostPrepScript({
+    const options = {
       nodeName: node.name,
       createEtcdUser: args.createEtcdUser ?? server,
       writeAuditPolicy: args.auditPolicyYaml !== undefined,
       allowExistingInstall: args.allowExistingInstall ?? false,
-    });
+    };
+    const script = renderHostPrepScript(options);
     // The SSH host-key warning is config's (one per endpoint, issue 13), not repeated here.
     this.command = nodeCommand(
       name,
-      { node, create: renderRemoteCommand(script), stdin: args.auditPolicyYaml },
-      { parent: this },
+      {
+        node,
+        create: renderRemoteCommand(script),
+        stdin: args.auditPolicyYaml,
+        // The node's name is only printed: a rename (lifecycle.renamedNodes) runs nothing.
+        triggers: [sha256(renderHostPrepScript({ ...options, nodeName: "" }))],
+      },
+      { parent: this, ...childAliases(name, name, opts) },
     );
     this.stdout = this.command.stdout;
     this.registerOutputs({ stdout: this.stdout });
