@@ -17,6 +17,7 @@ import type {
   StackValidationPolicy,
 } from "@pulumi/policy";
 import * as YAML from "yaml";
+import { stackScopedPolicies } from "./stackScope";
 
 export const PACK_NAME = "hardened-rke2";
 
@@ -34,6 +35,7 @@ export const TYPES = {
   serviceAccount: "kubernetes:core/v1:ServiceAccount",
   serviceAccountPatch: "kubernetes:core/v1:ServiceAccountPatch",
   networkPolicy: "kubernetes:networking.k8s.io/v1:NetworkPolicy",
+  rancherProvider: "pulumi:providers:rancher2",
 } as const;
 
 /** Resource types whose `connection` opens an SSH session (`@pulumi/command` remote resources). */
@@ -49,6 +51,9 @@ export const POLICY_NAMES = {
   plaintextSshKey: "ssh-private-key-not-plaintext",
   namespaceHardening: "namespace-default-sa-and-network-policy",
   sshHostKeyPinned: "ssh-host-key-pinned",
+  sshHostKeyPinnedInProduction: "ssh-host-key-pinned-in-production",
+  rancherTlsVerified: "rancher-tls-verified",
+  rancherTlsVerifiedInProduction: "rancher-tls-verified-in-production",
 } as const;
 
 // ---------------------------------------------------------------------------------------------
@@ -481,22 +486,23 @@ export const plaintextSshKeyPolicy: ResourceValidationPolicy = {
   },
 };
 
-export const sshHostKeyPinnedPolicy: ResourceValidationPolicy = {
+/**
+ * Unpinned SSH host keys: advisory (`ssh-host-key-pinned`) on most stacks, mandatory
+ * (`ssh-host-key-pinned-in-production`) on production stacks; see ./stackScope.
+ */
+export const [sshHostKeyPinnedPolicy, sshHostKeyPinnedProductionPolicy] = stackScopedPolicies({
   name: POLICY_NAMES.sshHostKeyPinned,
   displayName: "SSH host keys are pinned",
   description:
-    "A remote Command's connection (and its bastion) should pin the host's public key (`hostKey`); " +
+    "A remote Command's connection (and its bastion) must pin the host's public key (`hostKey`); " +
     "without it @pulumi/command does not check the host key at all.",
-  enforcementLevel: "advisory",
-  severity: "medium",
+  severity: "high",
   tags: ["ssh"],
   remediationSteps:
     "Set the node's (and bastion's) hostKey in the stack config, as in known_hosts: `ssh-ed25519 AAAA...` " +
     "(ssh-keyscan -t ed25519 <host>, checked out of band).",
-  validateResource: (args: ResourceValidationArgs, reportViolation: ReportViolation) => {
-    if (!SSH_RESOURCE_TYPES.includes(args.type)) {
-      return args.notApplicable(`applies only to ${SSH_RESOURCE_TYPES.join(", ")}`);
-    }
+  types: SSH_RESOURCE_TYPES,
+  check: (args, reportViolation) => {
     const connection = connectionOf(args.props);
     if (!connection) {
       return args.notApplicable("the resource has no SSH connection");
@@ -512,7 +518,51 @@ export const sshHostKeyPinnedPolicy: ResourceValidationPolicy = {
       }
     }
   },
-};
+});
+
+/** `curl --insecure` / `curl -k` in a command: Rancher's insecureNodeCommand, which skips TLS verification. */
+const INSECURE_CURL = /\bcurl\b[^|;&\n]*\s(?:--insecure|-k)(?=\s|$)/;
+
+/**
+ * Rancher reached without verifying its certificate (the stack's `rancher.insecure`): the provider's
+ * `insecure` input, and node registration through Rancher's insecureNodeCommand. Advisory on most
+ * stacks, mandatory on production stacks; see ./stackScope.
+ */
+export const [rancherTlsVerifiedPolicy, rancherTlsVerifiedProductionPolicy] = stackScopedPolicies({
+  name: POLICY_NAMES.rancherTlsVerified,
+  displayName: "Rancher's certificate is verified",
+  description:
+    "The Rancher provider must not set `insecure`, and nodes must not register with Rancher's insecureNodeCommand " +
+    "(`curl --insecure`): without verification a man in the middle receives the Rancher API token and the " +
+    "cluster's registration token.",
+  severity: "high",
+  tags: ["rancher", "tls"],
+  remediationSteps:
+    "Set rancher.caCerts to the PEM bundle of Rancher's CA and rancher.insecure to false " +
+    "(pulumi config set --path 'hardened-rke2:rancher.insecure' false).",
+  types: [TYPES.rancherProvider, TYPES.remoteCommand],
+  check: (args, reportViolation) => {
+    if (args.type === TYPES.rancherProvider) {
+      const insecure = read((): unknown => args.props["insecure"]);
+      if (insecure !== UNKNOWN && asBoolean(insecure) === true) {
+        reportViolation(
+          `Rancher provider "${args.name}" sets insecure: Rancher's certificate is not verified, so the API token ` +
+            "travels to whoever answers; set rancher.caCerts instead.",
+        );
+      }
+      return;
+    }
+    for (const input of ["create", "update", "stdin"]) {
+      const value = read((): unknown => args.props[input]);
+      if (value !== UNKNOWN && typeof value === "string" && INSECURE_CURL.test(value)) {
+        reportViolation(
+          `${args.type} "${args.name}": ${input} runs curl without certificate verification (Rancher's ` +
+            "insecureNodeCommand); the node would fetch its agent and registration token from whoever answers.",
+        );
+      }
+    }
+  },
+});
 
 // ---------------------------------------------------------------------------------------------
 // Namespaces: default ServiceAccount patch (CIS 5.1.5) and NetworkPolicy (CIS 5.3.2)
@@ -732,4 +782,7 @@ export const policies: (ResourceValidationPolicy | StackValidationPolicy)[] = [
   plaintextSshKeyPolicy,
   namespaceHardeningPolicy,
   sshHostKeyPinnedPolicy,
+  sshHostKeyPinnedProductionPolicy,
+  rancherTlsVerifiedPolicy,
+  rancherTlsVerifiedProductionPolicy,
 ];

@@ -8,7 +8,17 @@ import { defaultProfileFor, parseRke2Version, profileSupported } from "../config
 import { validateStackConfig } from "../config/validate";
 import type { CisProfile } from "../config/model";
 import { readStackFile } from "../scripts/offline/stackFile";
-import { PROJECT_DIR, rawConfig, runProgramExpectingFailure, seedStackValues, seedWith } from "./harness";
+import {
+  OTHER_TEST_PRIVATE_KEY,
+  PROJECT_DIR,
+  TEST_PRIVATE_KEY,
+  input,
+  rawConfig,
+  runProgram,
+  runProgramExpectingFailure,
+  seedStackValues,
+  seedWith,
+} from "./harness";
 
 function messagesOf(raw: ReturnType<typeof rawConfig>): string[] {
   return validateStackConfig(raw).problems.map(formatProblem);
@@ -117,7 +127,7 @@ describe("stack configuration", () => {
     );
     assert.match(messages, /hardened-rke2:sshPrivateKey: The SSH private key is stored in plain text/);
     assert.ok(!messages.includes("s3cr3tvalue"), "the message must not contain the secret");
-    assert.ok(!messages.includes("test-only"), "the message must not contain the key");
+    assert.ok(!messages.includes(TEST_PRIVATE_KEY.split("\n")[1]), "the message must not contain the key");
   });
 
   it("requires the Rancher token and an SSH key", () => {
@@ -129,12 +139,23 @@ describe("stack configuration", () => {
     assertError(raw, "hardened-rke2:sshPrivateKey", "Node server-1 has no SSH private key");
   });
 
-  it("uses a per-node key over the shared one and rejects keys for unknown nodes", () => {
+  it("uses a per-node key over the shared one, on a valid config", async () => {
     const values = seedStackValues();
-    values.nodeSshPrivateKeys = {
-      "server-1": "-----BEGIN OPENSSH PRIVATE KEY-----\nnode\n",
-      "server-9": "-----BEGIN OPENSSH PRIVATE KEY-----\n",
-    };
+    values.nodeSshPrivateKeys = { "server-1": OTHER_TEST_PRIVATE_KEY };
+    const { model, problems } = validateStackConfig(rawConfig(values));
+    assert.ok(model, problems.map(formatProblem).join("\n"));
+    const plan = await runProgram(rawConfig(values));
+    const keyOf = (name: string) =>
+      (input(plan.named(`${name}-host-prep`), "connection") as { privateKey: string }).privateKey;
+    assert.equal(keyOf("server-1"), OTHER_TEST_PRIVATE_KEY);
+    for (const node of ["server-2", "server-3", "agent-1", "agent-2"])
+      assert.equal(keyOf(node), TEST_PRIVATE_KEY);
+    assert.notEqual(OTHER_TEST_PRIVATE_KEY, TEST_PRIVATE_KEY);
+  });
+
+  it("rejects a per-node key for a node that does not exist", () => {
+    const values = seedStackValues();
+    values.nodeSshPrivateKeys = { "server-1": OTHER_TEST_PRIVATE_KEY, "server-9": OTHER_TEST_PRIVATE_KEY };
     assertError(rawConfig(values), "hardened-rke2:nodeSshPrivateKeys.server-9", "No node has this name");
   });
 

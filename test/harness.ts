@@ -1,5 +1,6 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
+import { utils } from "ssh2";
 import { loadStackModel } from "../config/load";
 import type { RawStackConfig } from "../config/validate";
 import { defineStack } from "../components/program";
@@ -22,10 +23,12 @@ import { PRIVATE_KEY_PLACEHOLDER } from "../scripts/offline/stackFile";
 
 export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 
-export const TEST_PRIVATE_KEY = PRIVATE_KEY_PLACEHOLDER.replace(
-  "[secret placeholder]",
-  "b3BlbnNzaC1rZXktdjEAAAAA-test-only",
-);
+/** A real, throwaway ed25519 key (made when the offline reader loads): the gate parses keys. */
+export const TEST_PRIVATE_KEY = PRIVATE_KEY_PLACEHOLDER;
+/** A second throwaway key, for per-node keys that must differ from the shared one. */
+export const OTHER_TEST_PRIVATE_KEY = utils.generateKeyPairSync("ed25519", {
+  comment: "hardened-rke2 test",
+}).private;
 export const TEST_TOKEN = "token-test0:s3cr3tvalue";
 
 export const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm9Xk2yP4kPq0bq0yJp8cGZr2m9Jk3cTtQeXh6c0m1a";

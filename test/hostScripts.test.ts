@@ -322,13 +322,11 @@ describe("audit policy", () => {
   type Policy = { apiVersion: string; kind: string; rules: Record<string, unknown>[] };
   const parse = (text: string) => YAML.parse(text, { version: "1.1" }) as Policy;
 
-  it("defaults to a single catch-all rule at Metadata", () => {
+  it("defaults to a catch-all rule at Metadata, after the rule for credential resources", () => {
     assert.equal(DEFAULT_AUDIT_LEVEL, "Metadata");
-    assert.deepEqual(parse(renderAuditPolicy()), {
-      apiVersion: "audit.k8s.io/v1",
-      kind: "Policy",
-      rules: [{ level: "Metadata" }],
-    });
+    const policy = parse(renderAuditPolicy());
+    assert.equal(policy.kind, "Policy");
+    assert.deepEqual(policy.rules.at(-1), { level: "Metadata" });
   });
 
   it("keeps the custom rules in order, every field, and ends with the catch-all at the level", () => {
@@ -352,8 +350,9 @@ describe("audit policy", () => {
       },
     ];
     const policy = parse(renderAuditPolicy("Request", rules));
-    assert.equal(policy.rules.length, 5);
-    assert.deepEqual(policy.rules.slice(0, 4), rules);
+    // The first rule caps credential resources at Metadata (test/auditPolicy.test.ts).
+    assert.equal(policy.rules.length, 6);
+    assert.deepEqual(policy.rules.slice(1, 5), rules);
     assert.deepEqual(policy.rules.at(-1), { level: "Request" }, "the catch-all is last and has no selector");
   });
 
@@ -361,7 +360,7 @@ describe("audit policy", () => {
     const text = renderAuditPolicy("Metadata", [
       { level: "None", namespaces: ["on", "off", "yes", "n", "y", "null", "1e3", "0x10"] },
     ]);
-    assert.deepEqual(parse(text).rules[0].namespaces, ["on", "off", "yes", "n", "y", "null", "1e3", "0x10"]);
+    assert.deepEqual(parse(text).rules[1].namespaces, ["on", "off", "yes", "n", "y", "null", "1e3", "0x10"]);
     assert.ok(text.endsWith("\n"));
   });
 });

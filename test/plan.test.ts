@@ -8,7 +8,15 @@ import { cisCoverage } from "../scripts/offline/cis";
 import { type PlanDocument, planStack, renderPlanJson, renderPlanMarkdown } from "../scripts/offline/plan";
 import { readStackFile, stackFilePath } from "../scripts/offline/stackFile";
 import { BEGIN, END, generatedCoverageBlock } from "../scripts/docs";
-import { PROJECT_DIR, TEST_PRIVATE_KEY, TEST_TOKEN, rawConfig, runProgram, seedWith } from "./harness";
+import {
+  OTHER_TEST_PRIVATE_KEY,
+  PROJECT_DIR,
+  TEST_PRIVATE_KEY,
+  TEST_TOKEN,
+  rawConfig,
+  runProgram,
+  seedWith,
+} from "./harness";
 
 const PLAN = path.join(PROJECT_DIR, "bin", "scripts", "plan.js");
 
@@ -58,7 +66,7 @@ describe("offline plan", () => {
       placeholders: [],
       raw: rawConfig(
         seedWith((v) => {
-          v.nodeSshPrivateKeys = { "agent-1": `${TEST_PRIVATE_KEY}extra-node-key` };
+          v.nodeSshPrivateKeys = { "agent-1": OTHER_TEST_PRIVATE_KEY };
         }).values,
       ),
     });
@@ -66,8 +74,8 @@ describe("offline plan", () => {
     for (const text of [renderPlanJson(result.plan), renderPlanMarkdown(result.plan)]) {
       for (const secret of [
         TEST_TOKEN,
-        "test-only",
-        "extra-node-key",
+        TEST_PRIVATE_KEY.split("\n")[1],
+        OTHER_TEST_PRIVATE_KEY.split("\n")[1],
         "mocktoken",
         "mock-kubeconfig-token",
       ]) {

@@ -37,8 +37,12 @@ import {
   policies,
   protectKernelDefaultsPolicy,
   rke2ConfigSources,
+  rancherTlsVerifiedPolicy,
+  rancherTlsVerifiedProductionPolicy,
   sshHostKeyPinnedPolicy,
+  sshHostKeyPinnedProductionPolicy,
 } from "../policy/policies";
+import { DEFAULT_PRODUCTION_STACKS, stackOfUrn } from "../policy/stackScope";
 
 const ROOT = path.resolve(__dirname, "..", "..");
 
@@ -68,11 +72,14 @@ function options(additionalSecretOutputs: string[] = []): PolicyResourceOptions 
   };
 }
 
-const urnOf = (type: string, name: string): string => `urn:pulumi:test::hardened-rke2::${type}::${name}`;
+const urnOf = (type: string, name: string, stack = "test"): string =>
+  `urn:pulumi:${stack}::hardened-rke2::${type}::${name}`;
 
 interface FakeResource {
   readonly type: string;
   readonly name: string;
+  /** The stack in the resource's URN; "test" (not a production stack) when unset. */
+  readonly stack?: string;
   readonly props: Record<string, unknown>;
   readonly additionalSecretOutputs?: string[];
 }
@@ -81,7 +88,7 @@ function resourceArgs(r: FakeResource, config: object = {}): ResourceValidationA
   return {
     type: r.type,
     name: r.name,
-    urn: urnOf(r.type, r.name),
+    urn: urnOf(r.type, r.name, r.stack),
     props: r.props,
     opts: options(r.additionalSecretOutputs),
     stackTags: new Map<string, string>(),
@@ -98,7 +105,7 @@ function stackResource(r: FakeResource): PolicyResource {
   return {
     type: r.type,
     name: r.name,
-    urn: urnOf(r.type, r.name),
+    urn: urnOf(r.type, r.name, r.stack),
     props: r.props,
     opts: options(r.additionalSecretOutputs),
     dependencies: [],
@@ -270,20 +277,17 @@ async function withPulumiConfig<T>(
 // ---------------------------------------------------------------------------------------------
 
 describe("policy pack definition", () => {
-  test("has the six policies, uniquely named, none called 'all' (reserved)", () => {
+  test("has every named policy, uniquely named, none called 'all' (reserved)", () => {
     const names = policies.map((p) => p.name);
     assert.deepEqual([...names].sort(), Object.values(POLICY_NAMES).sort());
     assert.equal(new Set(names).size, names.length);
     assert.ok(!names.includes("all"));
   });
 
-  test("host-key pinning is advisory, every other policy mandatory", () => {
+  test("the stack-scoped checks are advisory outside production stacks, every other policy mandatory", () => {
+    const advisory: string[] = [POLICY_NAMES.sshHostKeyPinned, POLICY_NAMES.rancherTlsVerified];
     for (const p of policies) {
-      assert.equal(
-        p.enforcementLevel,
-        p.name === POLICY_NAMES.sshHostKeyPinned ? "advisory" : "mandatory",
-        p.name,
-      );
+      assert.equal(p.enforcementLevel, advisory.includes(p.name) ? "advisory" : "mandatory", p.name);
     }
   });
 
@@ -605,6 +609,144 @@ describe(POLICY_NAMES.sshHostKeyPinned, () => {
 });
 
 // ---------------------------------------------------------------------------------------------
+// Stack-scoped policies: mandatory on production stacks, advisory elsewhere, explicitly allowable
+// ---------------------------------------------------------------------------------------------
+
+const PROVIDER: FakeResource = {
+  type: TYPES.rancherProvider,
+  name: "seed-rke2-rancher",
+  props: { apiUrl: "https://rancher.example.com", insecure: false, tokenKey: "token-abc:xyz" },
+};
+/** Rancher's provisioning-v2 registration command (platform-facts: the format with `| sudo  sh`). */
+const REGISTRATION =
+  "curl -fL https://rancher.example.com/system-agent-install.sh | sudo  sh -s - --server https://rancher.example.com " +
+  "--label 'cattle.io/os=linux' --token abcdef --etcd --controlplane";
+const REGISTER = command({ connection: CONNECTION, create: "sh /tmp/register.sh", stdin: REGISTRATION });
+
+interface ScopedPair {
+  readonly advisory: ResourceValidationPolicy;
+  readonly mandatory: ResourceValidationPolicy;
+  /** Resources that pass, and the same resources with one field changed to the finding. */
+  readonly cases: { readonly good: FakeResource; readonly bad: FakeResource; readonly message: RegExp }[];
+}
+
+const withStack = (r: FakeResource, stack: string): FakeResource => ({ ...r, stack });
+
+const SCOPED: ScopedPair[] = [
+  {
+    advisory: sshHostKeyPinnedPolicy,
+    mandatory: sshHostKeyPinnedProductionPolicy,
+    cases: [
+      {
+        good: GOOD_COMMAND,
+        bad: command({ ...GOOD_COMMAND.props, connection: UNPINNED }),
+        message: /connection to 10\.20\.0\.11 has no hostKey/,
+      },
+      {
+        good: command({
+          connection: { ...CONNECTION, proxy: { host: "jump", user: "j", hostKey: HOST_KEY } },
+        }),
+        bad: command({ connection: { ...CONNECTION, proxy: { host: "jump", user: "j" } } }),
+        message: /connection\.proxy to jump has no hostKey/,
+      },
+    ],
+  },
+  {
+    advisory: rancherTlsVerifiedPolicy,
+    mandatory: rancherTlsVerifiedProductionPolicy,
+    cases: [
+      {
+        good: PROVIDER,
+        bad: { ...PROVIDER, props: { ...PROVIDER.props, insecure: true } },
+        message: /Rancher provider "seed-rke2-rancher" sets insecure/,
+      },
+      {
+        // Provider inputs can arrive JSON-encoded, as strings.
+        good: { ...PROVIDER, props: { ...PROVIDER.props, insecure: "false" } },
+        bad: { ...PROVIDER, props: { ...PROVIDER.props, insecure: "true" } },
+        message: /sets insecure/,
+      },
+      {
+        good: REGISTER,
+        bad: command({ ...REGISTER.props, stdin: REGISTRATION.replace("curl -fL", "curl --insecure -fL") }),
+        message: /stdin runs curl without certificate verification/,
+      },
+      {
+        good: REGISTER,
+        bad: command({ ...REGISTER.props, create: "curl -k -fL https://rancher/x | sh" }),
+        message: /create runs curl without certificate verification/,
+      },
+    ],
+  },
+];
+
+for (const { advisory, mandatory, cases } of SCOPED) {
+  describe(`${advisory.name} / ${mandatory.name}`, () => {
+    test("pass the good fixtures on every stack", async () => {
+      for (const { good } of cases) {
+        for (const stack of ["staging", "prod"]) {
+          const applicable = stack === "prod" ? mandatory : advisory;
+          assertPasses(await validate(applicable, withStack(good, stack)));
+        }
+      }
+    });
+
+    test("one changed field is mandatory on prod (the default production stack), advisory elsewhere", async () => {
+      assert.deepEqual(DEFAULT_PRODUCTION_STACKS, ["prod"]);
+      assert.equal(mandatory.enforcementLevel, "mandatory");
+      assert.equal(advisory.enforcementLevel, "advisory");
+      for (const { bad, message } of cases) {
+        const prod = await validate(mandatory, withStack(bad, "prod"));
+        assertViolates(prod, message, /^Production stack "prod": /);
+        assertNotApplicable(await validate(advisory, withStack(bad, "prod")));
+        assertViolates(await validate(advisory, withStack(bad, "staging")), message);
+        assertNotApplicable(await validate(mandatory, withStack(bad, "staging")));
+      }
+    });
+
+    test("productionStacks names the production stacks", async () => {
+      const config = { productionStacks: ["prod", "dr"] };
+      for (const { bad, message } of cases) {
+        assertViolates(await validate(mandatory, withStack(bad, "dr"), config), message);
+        assertNotApplicable(await validate(advisory, withStack(bad, "dr"), config));
+        assertNotApplicable(await validate(mandatory, withStack(bad, "prod"), { productionStacks: ["dr"] }));
+        assertViolates(
+          await validate(advisory, withStack(bad, "prod"), { productionStacks: ["dr"] }),
+          message,
+        );
+      }
+    });
+
+    test("allowedStacks accepts the finding on purpose: neither policy reports there", async () => {
+      for (const { bad } of cases) {
+        const lab = await validate(advisory, withStack(bad, "lab"), { allowedStacks: ["lab"] });
+        assertNotApplicable(lab);
+        assert.match(lab.notApplicable ?? "", /accepts this explicitly/);
+        assertNotApplicable(await validate(mandatory, withStack(bad, "prod"), { allowedStacks: ["prod"] }));
+      }
+    });
+
+    test("are not applicable to other resource types", async () => {
+      for (const policy of [advisory, mandatory]) {
+        assertNotApplicable(await validate(policy, withStack(SEED_CLUSTER, "prod")));
+        assertNotApplicable(await validate(policy, withStack(namespace("payments"), "staging")));
+      }
+    });
+  });
+}
+
+test("reads the stack from the resource URN", () => {
+  assert.equal(stackOfUrn(urnOf(TYPES.remoteCommand, "x", "prod")), "prod");
+  assert.equal(
+    stackOfUrn(
+      "urn:pulumi:stg-eu.1::hardened-rke2::hardened-rke2:cluster:X$rancher2:index/clusterV2:ClusterV2::c",
+    ),
+    "stg-eu.1",
+  );
+  assert.equal(stackOfUrn("not-a-urn"), undefined);
+});
+
+// ---------------------------------------------------------------------------------------------
 // Namespace stack policy
 // ---------------------------------------------------------------------------------------------
 
@@ -787,7 +929,7 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
     const req = new analyzerproto.AnalyzeRequest();
     req.setType(r.type);
     req.setName(r.name);
-    req.setUrn(urnOf(r.type, r.name));
+    req.setUrn(urnOf(r.type, r.name, r.stack));
     req.setProperties(Struct.fromJavaScript(r.props as Record<string, JavaScriptValue>));
     req.setOptions(resourceOptions(r.additionalSecretOutputs));
     return new Promise((resolve, reject) =>
@@ -802,7 +944,7 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
         const res = new analyzerproto.AnalyzerResource();
         res.setType(r.type);
         res.setName(r.name);
-        res.setUrn(urnOf(r.type, r.name));
+        res.setUrn(urnOf(r.type, r.name, r.stack));
         res.setProperties(Struct.fromJavaScript(r.props as Record<string, JavaScriptValue>));
         res.setOptions(resourceOptions());
         return res;
@@ -846,6 +988,9 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
       [POLICY_NAMES.plaintextSshKey]: EnforcementLevel.MANDATORY,
       [POLICY_NAMES.namespaceHardening]: EnforcementLevel.MANDATORY,
       [POLICY_NAMES.sshHostKeyPinned]: EnforcementLevel.ADVISORY,
+      [POLICY_NAMES.sshHostKeyPinnedInProduction]: EnforcementLevel.MANDATORY,
+      [POLICY_NAMES.rancherTlsVerified]: EnforcementLevel.ADVISORY,
+      [POLICY_NAMES.rancherTlsVerifiedInProduction]: EnforcementLevel.MANDATORY,
     });
   });
 
@@ -858,6 +1003,16 @@ describe("policy pack server (compiled pack, gRPC as the Pulumi engine calls it)
       levelsOf(await analyze(command({ connection: UNPINNED })), POLICY_NAMES.sshHostKeyPinned),
       [EnforcementLevel.ADVISORY],
     );
+  });
+
+  test("reports an unpinned host key as mandatory on prod and advisory on staging", async () => {
+    const unpinned = command({ connection: UNPINNED });
+    const prod = await analyze(withStack(unpinned, "prod"));
+    assert.deepEqual(levelsOf(prod, POLICY_NAMES.sshHostKeyPinnedInProduction), [EnforcementLevel.MANDATORY]);
+    assert.deepEqual(levelsOf(prod, POLICY_NAMES.sshHostKeyPinned), []);
+    const staging = await analyze(withStack(unpinned, "staging"));
+    assert.deepEqual(levelsOf(staging, POLICY_NAMES.sshHostKeyPinned), [EnforcementLevel.ADVISORY]);
+    assert.deepEqual(levelsOf(staging, POLICY_NAMES.sshHostKeyPinnedInProduction), []);
   });
 
   test("honours configured enforcement levels: lowered, raised, disabled", async () => {

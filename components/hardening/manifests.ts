@@ -8,12 +8,25 @@
  * arrays are typed mutable only because Pulumi's input types (`pulumi.Input<T>[]`) do not accept
  * readonly arrays, so `metadata`/`spec`/`rules` can be passed straight to the resources.
  */
-import { isIP } from "node:net";
-import { CronExpressionParser } from "cron-parser";
 import type { AllowedSourceModel, OperatorNamespaceModel, ReconcilerModel } from "../../config/model";
+import { DEFAULT_RECONCILER_IMAGE } from "../../config/defaults";
+import {
+  BUILTIN_NAMESPACES,
+  DNS_LABEL_RULE,
+  checkCidr,
+  isBuiltinNamespace as isBuiltin,
+  isCronSchedule,
+  isLabelKey,
+  isLabelValue,
+  isNamespaceName,
+  isPinnedImage,
+  parseImageReference,
+  parseLabelSelector,
+} from "../../config/grammar";
+import { shellQuote } from "../shell/script";
 
-/** The namespaces that exist in every cluster; RKE2's CIS profile hardens these itself. */
-export const BUILTIN_NAMESPACES = ["default", "kube-system", "kube-public", "kube-node-lease"] as const;
+// Defined in config/ (the one gate), re-exported for the library's users.
+export { BUILTIN_NAMESPACES, DEFAULT_RECONCILER_IMAGE };
 
 /**
  * Name of the same-namespace NetworkPolicy, the one RKE2's profile creates in the built-in namespaces
@@ -27,17 +40,6 @@ export const SAME_NAMESPACE_POLICY_NAME = "default-network-policy";
  * different value. See `defaultServiceAccountPatch` for why the default-SA patch needs it.
  */
 export const PATCH_FORCE_ANNOTATION = "pulumi.com/patchForce";
-
-/**
- * Default reconciler image: `rancher/shell`, the image Rancher itself runs for chart operations and its
- * "Kubectl Shell". It has kubectl and a POSIX shell (SUSE BCI busybox base) and a numeric non-root
- * user (1000), and it is listed in Rancher's `rancher-images.txt`, so air-gapped Rancher installations
- * already mirror it. `rancher/kubectl` was rejected: it is built `FROM scratch` with only the kubectl
- * binary (no shell to run a script). v0.6.x is the line of Rancher v2.13 (kubectl v1.33); the script
- * uses only long-stable kubectl verbs (get/patch/create on core and networking/v1 objects), so the
- * usual kubectl version skew is not a concern. Pin a tag your registry mirrors with `reconciler.image`.
- */
-export const DEFAULT_RECONCILER_IMAGE = "rancher/shell:v0.6.4";
 
 /** Numeric user and group of the reconciler's container: `rancher/shell`'s `shell` user. */
 export const RECONCILER_UID = 1000;
@@ -215,37 +217,15 @@ export interface ReconcilerManifests {
 }
 
 // ----------------------------------------------------------------------------------------------------
-// Input checks. The stack loader validates configuration with friendly messages; these guards make the
-// renderers safe on their own, because a bad name here would otherwise surface only at apply time.
+// Internal invariants. config/ refuses every value that breaks these rules, with a message naming the
+// key (config/grammar.ts holds the one grammar both sides use); the renderers check them again only so
+// that a caller of this library who builds a model by hand gets an error instead of a broken manifest.
 // ----------------------------------------------------------------------------------------------------
 
-const DNS1123_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
-const DNS1123_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
-const LABEL_NAME = /^[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$/;
-
-function isBuiltin(namespace: string): boolean {
-  return (BUILTIN_NAMESPACES as readonly string[]).includes(namespace);
-}
-
 function assertNamespaceName(name: string, what: string): void {
-  if (name.length > 63 || !DNS1123_LABEL.test(name)) {
-    throw new Error(
-      `${what} ${JSON.stringify(name)} is not a valid namespace name (a DNS-1123 label: at most 63 ` +
-        `lower-case letters, digits and '-', starting and ending with a letter or digit).`,
-    );
+  if (!isNamespaceName(name)) {
+    throw new Error(`${what} ${JSON.stringify(name)} is not a valid namespace name (${DNS_LABEL_RULE}).`);
   }
-}
-
-function isLabelKey(key: string): boolean {
-  const slash = key.indexOf("/");
-  const prefix = slash >= 0 ? key.slice(0, slash) : undefined;
-  const name = slash >= 0 ? key.slice(slash + 1) : key;
-  if (prefix !== undefined && (prefix.length > 253 || !DNS1123_SUBDOMAIN.test(prefix))) return false;
-  return name.length <= 63 && LABEL_NAME.test(name);
-}
-
-function isLabelValue(value: string): boolean {
-  return value === "" || (value.length <= 63 && LABEL_NAME.test(value));
 }
 
 function assertLabels(labels: StringMap, what: string): void {
@@ -257,54 +237,23 @@ function assertLabels(labels: StringMap, what: string): void {
   }
 }
 
-/** Parses an IPv6 address (already checked by `isIP`) into a 128-bit integer. */
-function ipv6ToBigInt(address: string): bigint {
-  let text = address;
-  // An embedded IPv4 tail (`::ffff:10.0.0.1`) becomes two hextets.
-  const v4 = /(\d+)\.(\d+)\.(\d+)\.(\d+)$/.exec(text);
-  if (v4) {
-    const [a, b, c, d] = v4.slice(1).map(Number) as [number, number, number, number];
-    text = `${text.slice(0, v4.index)}${((a << 8) | b).toString(16)}:${((c << 8) | d).toString(16)}`;
-  }
-  const [head, tail] = text.split("::") as [string, string | undefined];
-  const headParts = head === "" ? [] : head.split(":");
-  const tailParts = tail === undefined || tail === "" ? [] : tail.split(":");
-  const zeros = tail === undefined ? [] : Array<string>(8 - headParts.length - tailParts.length).fill("0");
-  return [...headParts, ...zeros, ...tailParts].reduce((acc, part) => (acc << 16n) | BigInt(`0x${part}`), 0n);
-}
-
 /** A CIDR in network form: valid address, prefix within range, no host bits set (`10.0.0.0/8`). */
 function assertCidr(cidr: string, what: string): void {
-  const match = /^([^/]+)\/(\d{1,3})$/.exec(cidr);
-  const family = match ? isIP(match[1]) : 0;
-  const prefix = match ? Number(match[2]) : NaN;
-  const bits = family === 4 ? 32 : 128;
-  if (!match || family === 0 || prefix > bits || match[1].includes("%")) {
-    throw new Error(`${what}: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8 or fd00::/8.`);
-  }
-  const address = match[1];
-  const value =
-    family === 4
-      ? address.split(".").reduce((acc, octet) => (acc << 8n) | BigInt(Number(octet)), 0n)
-      : ipv6ToBigInt(address);
-  const hostMask = (1n << BigInt(bits - prefix)) - 1n;
-  if ((value & hostMask) !== 0n) {
+  const checked = checkCidr(cidr);
+  if (checked.ok) return;
+  if (checked.reason === "host-bits") {
     throw new Error(
-      `${what}: ${JSON.stringify(cidr)} has host bits set; write the network address ` +
-        `(the policy would otherwise not match what you expect).`,
+      `${what}: ${JSON.stringify(cidr)} has host bits set; write the network address ${checked.network}.`,
     );
   }
+  throw new Error(`${what}: ${JSON.stringify(cidr)} is not a CIDR such as 10.0.0.0/8 or fd00::/8.`);
 }
 
 function assertPinnedImage(image: string): void {
-  if (image === "" || /\s/.test(image)) {
+  if (!parseImageReference(image)) {
     throw new Error(`reconciler image ${JSON.stringify(image)} is not an image reference.`);
   }
-  if (image.includes("@sha256:")) return;
-  const lastSegment = image.slice(image.lastIndexOf("/") + 1);
-  const colon = lastSegment.lastIndexOf(":");
-  const tag = colon >= 0 ? lastSegment.slice(colon + 1) : "";
-  if (tag === "" || tag === "latest") {
+  if (!isPinnedImage(image)) {
     throw new Error(
       `reconciler image ${JSON.stringify(image)} is not pinned: give an explicit tag other than ` +
         `"latest" (or a digest), e.g. ${DEFAULT_RECONCILER_IMAGE}.`,
@@ -312,23 +261,9 @@ function assertPinnedImage(image: string): void {
   }
 }
 
-const CRON_MACROS = ["@yearly", "@annually", "@monthly", "@weekly", "@daily", "@midnight", "@hourly"];
-
 /** Kubernetes CronJob schedule: five fields (robfig/cron standard syntax) or a macro; no time zone. */
 function assertSchedule(schedule: string): void {
-  const trimmed = schedule.trim();
-  if (CRON_MACROS.includes(trimmed)) return;
-  const fields = trimmed.split(/\s+/);
-  const fieldsOk = fields.length === 5 && fields.every((f) => /^[0-9A-Za-z*?,/-]+$/.test(f));
-  let parsed = fieldsOk;
-  if (fieldsOk) {
-    try {
-      CronExpressionParser.parse(trimmed);
-    } catch {
-      parsed = false;
-    }
-  }
-  if (!parsed) {
+  if (!isCronSchedule(schedule)) {
     throw new Error(
       `reconciler schedule ${JSON.stringify(schedule)} is not a Kubernetes CronJob schedule ` +
         `(five cron fields such as "*/5 * * * *", or @hourly/@daily/...; no TZ= prefix).`,
@@ -336,49 +271,13 @@ function assertSchedule(schedule: string): void {
   }
 }
 
-/**
- * Splits a label selector into requirements and checks each one: `key`, `!key`, `key=value`,
- * `key==value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`. Returns the normalised selector.
- */
+/** The normalised selector: `key`, `!key`, `key=value`, `key!=value`, `key in (a,b)`, `key notin (a,b)`. */
 function assertLabelSelector(selector: string): string {
-  const requirements: string[] = [];
-  let depth = 0;
-  let current = "";
-  for (const ch of selector) {
-    if (ch === "(") depth++;
-    if (ch === ")") depth--;
-    if (depth < 0) break;
-    if (ch === "," && depth === 0) {
-      requirements.push(current.trim());
-      current = "";
-    } else {
-      current += ch;
-    }
+  const parsed = parseLabelSelector(selector);
+  if ("error" in parsed) {
+    throw new Error(`reconciler networkPolicySelector ${JSON.stringify(selector)}: ${parsed.error}.`);
   }
-  requirements.push(current.trim());
-  const fail = (why: string): never => {
-    throw new Error(`reconciler networkPolicySelector ${JSON.stringify(selector)}: ${why}`);
-  };
-  if (depth !== 0) fail("unbalanced parentheses.");
-  for (const requirement of requirements) {
-    let match: RegExpExecArray | null;
-    if ((match = /^!\s*(\S+)$/.exec(requirement))) {
-      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
-    } else if ((match = /^([^\s=!(),]+)\s*(=|==|!=)\s*([^\s=!(),]*)$/.exec(requirement))) {
-      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
-      if (!isLabelValue(match[3])) fail(`${JSON.stringify(match[3])} is not a label value.`);
-    } else if ((match = /^([^\s=!(),]+)\s+(in|notin)\s*\(([^()]*)\)$/.exec(requirement))) {
-      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
-      for (const value of match[3].split(",").map((v) => v.trim())) {
-        if (!isLabelValue(value)) fail(`${JSON.stringify(value)} is not a label value.`);
-      }
-    } else if ((match = /^([^\s=!(),]+)$/.exec(requirement))) {
-      if (!isLabelKey(match[1])) fail(`${JSON.stringify(match[1])} is not a label key.`);
-    } else {
-      fail(`cannot parse requirement ${JSON.stringify(requirement)}.`);
-    }
-  }
-  return requirements.join(",");
+  return parsed.selector;
 }
 
 // ----------------------------------------------------------------------------------------------------
@@ -487,11 +386,6 @@ function renderPolicy(namespace: string, from: NetworkPolicyPeer[]): NetworkPoli
 // ----------------------------------------------------------------------------------------------------
 // The in-cluster reconciler (namespaces created after `pulumi up`)
 // ----------------------------------------------------------------------------------------------------
-
-/** Quotes a string for POSIX sh: single quotes, with embedded single quotes spliced in. */
-function shellQuote(value: string): string {
-  return `'${value.replace(/'/g, `'\\''`)}'`;
-}
 
 function checkReconcilerModel(model: ReconcilerModel): { selector: string } {
   assertNamespaceName(model.namespace, "reconciler namespace");

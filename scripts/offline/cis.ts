@@ -1,6 +1,6 @@
 import * as YAML from "yaml";
 import { type StackModel, isServer } from "../../config/model";
-import { BUILTIN_NAMESPACES } from "../../components/hardening/manifests";
+import { BUILTIN_NAMESPACES } from "../../config/grammar";
 import { type RecordedResource, reveal } from "./engine";
 
 export type ControlStatus = "enforced" | "partly" | "not enforced";

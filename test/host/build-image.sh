@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Builds the base root filesystem image of the host-test guest: Debian 12 (bookworm) minbase with
-# sshd, procps (sysctl), passwd (useradd) and sudo, booted by user-mode Linux with a minimal PID 1
-# (no systemd: it boots in ~4 s instead of ~20 s, see shared notes). run.sh caches the result under a
-# key that is the hash of this file, so any change here rebuilds the image.
+# Builds the base root filesystem image of the host-test guests: Debian 12 (bookworm) minbase with
+# sshd, procps (sysctl), passwd (useradd), sudo, curl, openssl and systemd, booted by user-mode Linux
+# either with a minimal PID 1 (/sbin/hrke2-init: ~4 s to SSH, for tests that need no services) or
+# with systemd (~20 s, for tests that restart units, see shared notes). run.sh caches the result
+# under a key that is the hash of this file, so any change here rebuilds the image.
 #
 # Usage: build-image.sh OUTDIR   (as root; writes OUTDIR/base.img and OUTDIR/host_ed25519_key.pub)
 set -euo pipefail
@@ -34,7 +35,7 @@ trap 'rm -rf -- "$work"' EXIT
 root=$work/root
 
 echo "build-image: debootstrap bookworm (minbase) from the configured mirror" >&2
-debootstrap --variant=minbase --include=openssh-server,procps,iproute2,sudo \
+debootstrap --variant=minbase --include=openssh-server,procps,iproute2,sudo,curl,ca-certificates,openssl,systemd-sysv,udev,dbus \
   bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || {
   tail -n 30 "$work/debootstrap.log" >&2
   exit 1
@@ -67,17 +68,11 @@ chroot "$root" useradd -m -s /bin/bash nosudo
 echo 'deploy ALL=(ALL) NOPASSWD: ALL' >"$root/etc/sudoers.d/deploy"
 chmod 0440 "$root/etc/sudoers.d/deploy"
 
-cat >"$root/sbin/hrke2-init" <<'INIT'
+# Everything a guest needs from the run, whichever init boots it: network, the run's SSH key, the
+# session counter. The throwaway public key arrives on the kernel command line (hrke2.key=).
+cat >"$root/sbin/hrke2-setup" <<'SETUP'
 #!/bin/bash
-# PID 1 of the host-test guest: mounts, network, the run's SSH key, sshd. Nothing else runs.
 export PATH=/usr/sbin:/usr/bin:/sbin:/bin
-mount -t proc proc /proc
-mount -t sysfs sysfs /sys
-mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
-mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts
-mount -t tmpfs -o mode=0755 tmpfs /run
-mount -t tmpfs -o mode=1777 tmpfs /tmp
-mount -o remount,rw /
 hostname guest
 ip link set lo up
 ip addr add 10.0.2.15/24 dev eth0
@@ -93,6 +88,21 @@ for user in root deploy nosudo; do
   chown "$user:$user" "$home/.ssh/authorized_keys"
 done
 install -m 0666 /dev/null /run/hrke2-ssh-sessions
+SETUP
+chmod 0755 "$root/sbin/hrke2-setup"
+
+cat >"$root/sbin/hrke2-init" <<'INIT'
+#!/bin/bash
+# Minimal PID 1 of the host-test guest: mounts, hrke2-setup, sshd. Nothing else runs.
+export PATH=/usr/sbin:/usr/bin:/sbin:/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mountpoint -q /dev || mount -t devtmpfs devtmpfs /dev
+mkdir -p /dev/pts && mount -t devpts -o gid=5,mode=620 devpts /dev/pts
+mount -t tmpfs -o mode=0755 tmpfs /run
+mount -t tmpfs -o mode=1777 tmpfs /tmp
+mount -o remount,rw /
+/sbin/hrke2-setup
 mkdir -p -m 0755 /run/sshd
 /usr/sbin/sshd -E /run/sshd.log
 echo "hrke2-init: sshd started"
@@ -104,6 +114,32 @@ while :; do
 done
 INIT
 chmod 0755 "$root/sbin/hrke2-init"
+
+# Under systemd (init=/lib/systemd/systemd) the same setup runs as a unit before sshd. Timers,
+# time sync and consoles are masked: under UML every syscall is traced, and they only cost time.
+cat >"$root/etc/systemd/system/hrke2-setup.service" <<'UNIT'
+[Unit]
+Description=hardened-rke2 host-test guest setup (network, SSH key)
+DefaultDependencies=no
+After=local-fs.target
+Before=ssh.service network.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=yes
+ExecStart=/sbin/hrke2-setup
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+chroot "$root" systemctl enable hrke2-setup.service ssh.service >/dev/null 2>&1
+chroot "$root" systemctl set-default multi-user.target >/dev/null 2>&1
+for unit in apt-daily.timer apt-daily-upgrade.timer dpkg-db-backup.timer e2scrub_all.timer fstrim.timer \
+  systemd-timesyncd.service getty@tty0.service getty@tty1.service serial-getty@ttyS0.service \
+  console-getty.service getty.target systemd-networkd.service systemd-resolved.service \
+  systemd-tmpfiles-clean.timer man-db.timer; do
+  ln -sf /dev/null "$root/etc/systemd/system/$unit"
+done
 
 cp "$root/etc/ssh/ssh_host_ed25519_key.pub" "$work/host_ed25519_key.pub"
 rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*.log

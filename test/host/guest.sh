@@ -1,5 +1,5 @@
 # shellcheck shell=bash
-# Disposable Debian 12 guests with their own kernel (user-mode Linux, minimal PID 1), reachable only
+# Disposable Debian 12 guests with their own kernel (user-mode Linux; minimal PID 1 or systemd), reachable only
 # on 127.0.0.1 over SSH. Sourced by run.sh, which sets WORK (a temp directory), IMAGE (the cached
 # base image), HOST_KEY_PUB (the image's SSH host key) and SSH_KEY (the run's throwaway key).
 #
@@ -8,11 +8,16 @@
 # socat on 127.0.0.1:PORT (host namespace) enters that namespace per connection and connects to
 # slirp's SSH redirect. The SSH host key is pinned (known_hosts from the image, StrictHostKeyChecking).
 
-declare -A GUEST_PID=() GUEST_PORT=() GUEST_SOCAT=()
+declare -A GUEST_PID=() GUEST_PORT=() GUEST_SOCAT=() GUEST_BOOT_TIMEOUT=()
 
-# boot_guest NAME: starts a guest on a copy-on-write layer over the base image (does not wait).
+# boot_guest NAME [systemd]: starts a guest on a copy-on-write layer over the base image (does not
+# wait). With "systemd" the guest boots systemd (units, systemctl) instead of the minimal PID 1.
 boot_guest() {
-  local name=$1 dir key
+  local name=$1 init=/sbin/hrke2-init mem=256M dir key
+  if [ "${2:-}" = systemd ]; then
+    init=/lib/systemd/systemd mem=384M
+    GUEST_BOOT_TIMEOUT[$name]=240
+  fi
   dir=$WORK/guest-$name
   mkdir -p "$dir"
   key=$(cut -d' ' -f2 "$SSH_KEY.pub")
@@ -26,7 +31,7 @@ EOF
   # setsid: the guest's processes (UML's own, slirp) form one process group, stopped as a whole.
   # UML keeps the guest's memory in a file under TMPDIR.
   TMPDIR=$dir setsid unshare --net -- bash -c 'ip link set lo up && exec "$@"' guest \
-    /usr/bin/linux.uml mem=256M "ubd0=$dir/cow,$IMAGE" root=/dev/ubda rw init=/sbin/hrke2-init \
+    /usr/bin/linux.uml "mem=$mem" "ubd0=$dir/cow,$IMAGE" root=/dev/ubda rw "init=$init" \
     "eth0=slirp,,$dir/slirp" con=null con0=null,fd:1 ssl=null quiet "hrke2.key=$key" \
     </dev/null >"$dir/console.log" 2>&1 &
   GUEST_PID[$name]=$!
@@ -75,9 +80,10 @@ gssh() {
   timeout 120 ssh "${SSH_ARGS[@]}" "$@"
 }
 
-# wait_guest NAME: until root can log in (the first login opens the shared connection); 90 s at most.
+# wait_guest NAME: until root can log in (the first login opens the shared connection); 90 s at
+# most, 240 s for a systemd guest (a loaded machine slows an emulated boot several times over).
 wait_guest() {
-  local name=$1 deadline=$((SECONDS + 90))
+  local name=$1 deadline=$((SECONDS + ${GUEST_BOOT_TIMEOUT[$1]:-90}))
   until gssh "$name" root true </dev/null 2>/dev/null; do
     if ! kill -0 "${GUEST_PID[$name]}" 2>/dev/null || [ "$SECONDS" -ge "$deadline" ]; then
       echo "guest $name did not come up; its console:" >&2
@@ -99,7 +105,7 @@ stop_guest() {
   if [ -n "${GUEST_SOCAT[$name]:-}" ]; then kill -KILL -- "-${GUEST_SOCAT[$name]}" 2>/dev/null || true; fi
   wait "${GUEST_PID[$name]}" 2>/dev/null || true
   if [ -n "${GUEST_SOCAT[$name]:-}" ]; then wait "${GUEST_SOCAT[$name]}" 2>/dev/null || true; fi
-  unset "GUEST_PID[$name]" "GUEST_SOCAT[$name]"
+  unset "GUEST_PID[$name]" "GUEST_SOCAT[$name]" "GUEST_BOOT_TIMEOUT[$name]"
 }
 
 # guest_processes_left PGID...: lists processes still in the given process groups after up to 10 s
