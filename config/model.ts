@@ -11,6 +11,21 @@ export interface StackModel {
   readonly hardening: HardeningModel;
   /** Rancher's CIS scan of the cluster (config/scan.ts). */
   readonly scan: ScanModel;
+  readonly lifecycle: LifecycleModel;
+}
+
+/** What later `pulumi up`s may remove or rename (`hardened-rke2:lifecycle`, read by `config/lifecycle.ts`). */
+export interface LifecycleModel {
+  /**
+   * Protect the Rancher cluster and the namespaces the stack creates (Pulumi `protect`): removing them from the
+   * stack, or `pulumi destroy`, fails until this is false.
+   * @default true
+   */
+  readonly deletionProtection: boolean;
+  /** Nodes (still in `nodes`) to uninstall RKE2 from; the only way this program uninstalls RKE2. @default [] */
+  readonly decommissionNodes: readonly string[];
+  /** New node name to former name: the node keeps its resources (Pulumi aliases). @default {} */
+  readonly renamedNodes: Readonly<Record<string, string>>;
 }
 
 export interface RancherConnection {
@@ -68,7 +83,8 @@ export interface ClusterModel {
   /** @default "fleet-default" */
   readonly fleetNamespace: string;
   /**
-   * Run RKE2's and the system agent's uninstall scripts on every node on `pulumi destroy`.
+   * Formerly: uninstall RKE2 from every node on `pulumi destroy`, which also uninstalled it from a node removed or
+   * renamed in the stack. Now only warned about; nodes are uninstalled through `lifecycle.decommissionNodes`.
    * @default false
    */
   readonly uninstallNodesOnDestroy: boolean;

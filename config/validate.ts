@@ -5,6 +5,7 @@ import { describeCharacter, forbiddenCharacter } from "./grammar";
 import { readCluster } from "./readers/cluster";
 import { readHardening } from "./readers/hardening";
 import { checkClusterShape, readNodes } from "./readers/nodes";
+import { readLifecycle } from "./lifecycle";
 import { type RawStackConfig, readRancher } from "./readers/secrets";
 import { readScanConfig } from "./scan";
 
@@ -29,6 +30,7 @@ export const TOP_LEVEL_KEYS = [
   "nodeSshPrivateKeys",
   "hardening",
   "scan",
+  "lifecycle",
 ] as const;
 
 /**
@@ -59,10 +61,15 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
     );
   }
 
+  const lifecycle = readLifecycle(problems, raw.values.lifecycle, nodes, cluster);
+
   if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening || !scan) {
     return { problems: problems.problems };
   }
-  return { model: deepFreeze({ rancher, cluster, nodes, hardening, scan }), problems: problems.problems };
+  return {
+    model: deepFreeze({ rancher, cluster, nodes, hardening, scan, lifecycle }),
+    problems: problems.problems,
+  };
 }
 
 /**

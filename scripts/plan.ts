@@ -32,6 +32,11 @@ const OPTIONS = {
   },
   full: { type: "boolean", help: "text format: add every input, dependency and output" },
   output: { type: "string", value: "FILE", help: "write the plan to FILE instead of standard output" },
+  "compare-to": {
+    type: "string",
+    value: "OLD_FILE",
+    help: "what pulumi up would change coming from the settings in OLD_FILE, and which scripts run on which node",
+  },
   help: { type: "boolean", short: "h", help: "print this help" },
 } as const satisfies Record<string, OptionSpec>;
 
@@ -59,6 +64,7 @@ async function scriptsOf(result: Planned) {
 
 const USAGE = [
   "usage: npm run -s plan -- (--stack NAME | --config-file PATH) [--format text|md|json] [--full] [--output FILE]",
+  "                          [--compare-to OLD_FILE]",
   "",
   "Prints what `pulumi up` would create for a stack, offline (no Pulumi CLI, no Rancher).",
   ...Object.entries(OPTIONS).map(([name, spec]: [string, OptionSpec]) => {
@@ -134,6 +140,10 @@ export async function main(argv: readonly string[]): Promise<number> {
     return 0;
   }
   const stackFile = readStack(values);
+  if (values["compare-to"] !== undefined) {
+    const { compareCommand } = await import("./offline/compare");
+    return compareCommand(values["compare-to"], stackFile.path, stackFile, values.format);
+  }
   const { planStack } = await import("./offline/plan");
   const result = await planStack(stackFile);
   if (!result.ok) {

@@ -279,9 +279,9 @@ describe("cluster wiring under the engine", () => {
     assert.match(String(input(registration, "stdin")), /^server=https:\/\/rancher\.corp$/m);
   });
 
-  it("runs the uninstall scripts on destroy only when the stack asks", async () => {
+  it("never uninstalls on removal, even with uninstallNodesOnDestroy: only decommissioned nodes (test/dayTwo)", async () => {
     const plan = await runProgram(seedWith((v) => (v.cluster.uninstallNodesOnDestroy = true)));
-    assert.match(String(input(plan.named("agent-1-register"), "delete")), /rke2-uninstall\.sh/);
+    assert.equal(input(plan.named("agent-1-register"), "delete"), undefined);
   });
 
   it("waits for Active after every registration and builds the Kubernetes provider from the secret kubeconfig", async () => {

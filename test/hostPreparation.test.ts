@@ -1,6 +1,7 @@
 import * as assert from "node:assert/strict";
 import { describe, it } from "node:test";
 import * as YAML from "yaml";
+import { NO_OP_UPDATE } from "../components/host/nodeCommand";
 import { TYPES, input, isSecret, rawConfig, runProgram, seedStackValues, seedWith } from "./harness";
 
 const hostPrepCommands = (plan: Awaited<ReturnType<typeof runProgram>>) =>
@@ -29,10 +30,12 @@ describe("HostPreparation under the engine", () => {
 
   it("creates the etcd user only on etcd and control-plane nodes, unless asked for every node", async () => {
     const plan = await runProgram(rawConfig(seedStackValues()));
-    assert.match(String(input(plan.named("server-1-host-prep"), "create")), /useradd/);
-    assert.doesNotMatch(String(input(plan.named("agent-1-host-prep"), "create")), /useradd/);
+    const flag = (p: typeof plan, name: string) =>
+      /create_etcd_user='\\''(1?)'\\''/.exec(String(input(p.named(name), "create")))?.[1];
+    assert.equal(flag(plan, "server-1-host-prep"), "1");
+    assert.equal(flag(plan, "agent-1-host-prep"), "");
     const all = await runProgram(seedWith((v) => (v.hardening = { etcdUserOnAllNodes: true })));
-    assert.match(String(input(all.named("agent-1-host-prep"), "create")), /useradd/);
+    assert.equal(flag(all, "agent-1-host-prep"), "1");
   });
 
   it("gives the audit policy to servers only, at the configured level", async () => {
@@ -83,15 +86,31 @@ describe("HostPreparation under the engine", () => {
     );
   });
 
-  it("does not re-run host preparation when only the audit policy changes", async () => {
+  it("runs create again only when what it does changes: triggers replace it, everything else is a no-op update", async () => {
+    const plan = await runProgram(rawConfig(seedStackValues()));
+    for (const command of hostPrepCommands(plan)) {
+      assert.equal(input(command, "update"), NO_OP_UPDATE);
+      assert.deepEqual(command.options.replaceOnChanges, ["triggers[*]"], "set by the SDK for every Command");
+      assert.deepEqual(
+        command.options.ignoreChanges,
+        [],
+        "no ignoreChanges: the stored connection stays current",
+      );
+      const triggers = input(command, "triggers") as string[];
+      assert.equal(triggers.length, 1);
+      assert.match(triggers[0], /^[0-9a-f]{64}$/);
+    }
+  });
+
+  it("does not re-run host preparation when only the audit policy changes, and carries the current policy", async () => {
     const metadata = await runProgram(rawConfig(seedStackValues()));
     const request = await runProgram(seedWith((v) => (v.hardening = { auditPolicyLevel: "Request" })));
     const before = metadata.named("server-1-host-prep");
     const after = request.named("server-1-host-prep");
     assert.deepEqual(after.inputs.create, before.inputs.create);
     assert.deepEqual(after.inputs.triggers, before.inputs.triggers);
-    assert.notDeepEqual(after.inputs.stdin, before.inputs.stdin);
-    // The policy change reaches the servers through the rollout instead.
+    assert.match(String(input(after, "stdin")), /level: Request/, "stdin is never stale: no ignoreChanges");
+    // The policy change reaches the API servers through the roll-out instead.
     assert.notDeepEqual(
       request.named("seed-audit-policy-server-1").inputs.triggers,
       metadata.named("seed-audit-policy-server-1").inputs.triggers,

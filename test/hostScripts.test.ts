@@ -7,10 +7,15 @@ import { describe, it } from "node:test";
 import * as YAML from "yaml";
 import type { AuditRuleModel } from "../config/model";
 import { DEFAULT_AUDIT_LEVEL, renderAuditPolicy } from "../components/host/auditPolicy";
-import { READYZ_TIMEOUT_SECONDS, renderAuditPolicyUpdateScript } from "../components/host/auditRollout";
+import {
+  AUDIT_ROLLOUT_SCRIPT,
+  READYZ_TIMEOUT_SECONDS,
+  renderAuditPolicyUpdateScript,
+} from "../components/host/auditRollout";
 import {
   ALLOW_EXISTING_INSTALL_OPTION,
-  AUDIT_POLICY_PATH,
+  HOST_LIBRARY,
+  HOST_PREP_SCRIPT,
   type HostPrepScriptOptions,
   KERNEL_PARAMETERS,
   renderHostPrepScript,
@@ -18,7 +23,7 @@ import {
   renderSysctlConf,
   shellQuote,
 } from "../components/host/render";
-import { shellcheck } from "./shellcheck";
+import { shellcheck, shellcheckFile } from "./shellcheck";
 
 // Never run a host preparation script on this machine: its kernel parameters are not namespaced.
 // These tests run only the variable block of a script, the SSH command around a harmless script,
@@ -143,38 +148,48 @@ describe("host preparation script", () => {
     assert.equal(fs.existsSync("/tmp/hardened-rke2-pwned"), false);
   });
 
-  it("starts strict, runs the fresh-install guard before any change, and calls main last", () => {
+  it("is read from its .sh file, starts strict, checks everything before the first change, and calls main last", () => {
+    shellcheckFile(HOST_PREP_SCRIPT);
+    shellcheckFile(HOST_LIBRARY);
     const script = renderHostPrepScript(ALL_OPTIONS[7]);
-    assert.match(script, /^#!\/usr\/bin\/env bash\n/);
+    assert.match(
+      script,
+      /^#!\/usr\/bin\/env bash\n# hardened-rke2:steps guard sysctl etcd-user audit-policy\n/,
+    );
     assert.match(script, /\nset -euo pipefail\n/);
     assert.ok(script.trimEnd().endsWith('main "$@" </dev/null'));
-    const guard = script.indexOf("fresh-install guard");
-    for (const change of [
-      'write_file "$sysctl_path"',
-      "sysctl -q -p",
-      "useradd",
-      "groupadd",
-      'write_file "$audit_policy_path"',
+    const main = script.slice(script.indexOf("\nmain() {"));
+    const firstChange = main.indexOf("apply_kernel_parameters");
+    for (const check of [
+      "rke2_evidence",
+      "not found on this node",
+      "no complete audit policy",
+      "check_later_sysctl_files",
+      "read_etcd_account",
+      "pending_changes",
+      "exit 3",
     ]) {
-      assert.ok(
-        script.indexOf(change, script.indexOf("main() {")) > guard,
-        `${change} comes after the guard`,
-      );
+      const at = main.indexOf(check);
+      assert.ok(at > 0 && at < firstChange, `${check} comes before the first change`);
     }
-    // The checks that can refuse a node come before the first change, so a refused node is left as it was.
-    const firstChange = script.indexOf('write_file "$sysctl_path"', script.indexOf("main() {"));
-    assert.ok(script.indexOf("is applied after") < firstChange);
-    assert.ok(script.indexOf("no complete audit policy") < firstChange);
+    assert.ok(
+      main.indexOf("apply_etcd_user") > firstChange && main.indexOf("apply_audit_policy") > firstChange,
+    );
   });
 
-  it("refuses an existing RKE2 and names the stack option, unless the stack allows it", () => {
+  it("on a node with RKE2 refuses only changes, names them and the stack option, and succeeds when nothing would change", () => {
     const strict = renderHostPrepScript({ ...ALL_OPTIONS[0], allowExistingInstall: false });
-    assert.match(strict, /RKE2 is already installed or running/);
-    assert.ok(strict.includes(ALLOW_EXISTING_INSTALL_OPTION));
-    assert.match(strict, /exit 3/);
     const allowed = renderHostPrepScript({ ...ALL_OPTIONS[0], allowExistingInstall: true });
-    assert.doesNotMatch(allowed, /RKE2 is already installed or running/);
-    assert.match(allowed, /continuing because hardened-rke2:hardening.allowExistingInstall is true/);
+    assert.match(variableBlock(strict), /^allow_existing_install=''$/m);
+    assert.match(variableBlock(allowed), /^allow_existing_install='1'$/m);
+    assert.match(variableBlock(strict), new RegExp(`^allow_option='${ALLOW_EXISTING_INSTALL_OPTION}'$`, "m"));
+    // Only the values differ: the fixed text is the .sh file's, whatever the options.
+    const fixed = (text: string) =>
+      text.replace(variableBlock(text), "").replace(/^# hardened-rke2:steps .*$/m, "");
+    for (const options of ALL_OPTIONS) assert.equal(fixed(renderHostPrepScript(options)), fixed(strict));
+    assert.match(strict, /RKE2 is already installed or running on node %s: %s/);
+    assert.match(strict, /Host preparation would change: %s\. Nothing was changed\./);
+    assert.match(strict, /this node already has everything host preparation sets, nothing to change/);
     for (const evidence of [
       "/usr/local/bin/rke2",
       "/var/lib/rancher/rke2/server",
@@ -205,32 +220,49 @@ describe("host preparation script", () => {
   it("creates the etcd user only when asked, as the guide's useradd, reusing an existing group", () => {
     for (const options of ALL_OPTIONS) {
       const script = renderHostPrepScript(options);
-      assert.equal(/useradd/.test(script), options.createEtcdUser);
+      assert.match(
+        variableBlock(script),
+        new RegExp(`^create_etcd_user='${options.createEtcdUser ? "1" : ""}'$`, "m"),
+      );
       assert.equal(script.includes("etcd-user"), options.createEtcdUser, "steps line");
     }
     const script = renderHostPrepScript({ ...ALL_OPTIONS[0], createEtcdUser: true });
     assert.match(script, /useradd -r -c "etcd user" -s "\$nologin" -M "\$\{group_option\[@\]\}" etcd/);
     assert.match(script, /group_option=\(-U\)/);
     assert.match(script, /group_option=\(-g etcd\)/);
-    assert.match(script, /for path in \/sbin\/nologin \/usr\/sbin\/nologin/);
     assert.match(script, /done <\/etc\/passwd/);
     assert.match(script, /done <\/etc\/group/);
-    assert.match(script, /etcd user: unchanged/);
-    assert.match(script, /etcd user: created/);
   });
 
-  it("writes the audit policy only when asked, from standard input, byte for byte, 0600", () => {
+  it("reads the audit policy from standard input only when asked, byte for byte, and leaves an existing one to the roll-out once RKE2 runs", () => {
     for (const options of ALL_OPTIONS) {
       const script = renderHostPrepScript(options);
-      assert.equal(script.includes(AUDIT_POLICY_PATH), options.writeAuditPolicy);
-      assert.equal(/audit_policy=\$\(/.test(script), options.writeAuditPolicy);
+      assert.match(
+        variableBlock(script),
+        new RegExp(`^write_audit_policy='${options.writeAuditPolicy ? "1" : ""}'$`, "m"),
+      );
     }
     const script = renderHostPrepScript({ ...ALL_OPTIONS[0], writeAuditPolicy: true });
-    assert.match(script, /write_file "\$audit_policy_path" 0600 "\$audit_policy"/);
-    assert.match(script, /mkdir -m 0700 \/etc\/rancher\/rke2/);
+    const input = script.slice(
+      script.indexOf("# Values from the stack"),
+      script.indexOf("content_matches()"),
+    );
     const policy = renderAuditPolicy("Metadata", [{ level: "None", users: ["it's $(x)\n"] }]);
-    const result = bash(`${variableBlock(script)}\nprintf '%s' "$audit_policy"`, policy);
+    const result = bash(`${input}\nprintf '%s' "$audit_policy"`, policy);
     assert.equal(result.stdout, policy, "the policy read from stdin keeps every byte, its final newline too");
+    const off = renderHostPrepScript(ALL_OPTIONS[0]);
+    const offInput = off.slice(off.indexOf("# Values from the stack"), off.indexOf("content_matches()"));
+    assert.equal(
+      bash(`${offInput}\nprintf '%s' "$audit_policy"`, policy).stdout,
+      "",
+      "stdin is not read when not asked",
+    );
+    const apply = script.slice(script.indexOf("apply_audit_policy() {"), script.indexOf("\nmain() {"));
+    assert.match(
+      apply,
+      /if \[ "\$\{#found\[@\]\}" -gt 0 \] && \[ -e "\$audit_policy_path" \]; then\n\s+echo "audit-policy.yaml: present, left to the audit policy roll-out \(RKE2 is installed\)"\n\s+return 0/,
+    );
+    assert.match(apply, /write_file "\$audit_policy_path" 0600 "\$audit_policy"/);
   });
 
   it("does not change when the audit policy changes (the policy is not part of it)", () => {
@@ -336,107 +368,217 @@ describe("audit policy roll-out script", () => {
   const policy = renderAuditPolicy("Metadata", [
     { level: "None", users: ["$(touch /tmp/hardened-rke2-pwned)"] },
   ]);
-  const script = renderAuditPolicyUpdateScript(policy);
+  const script = renderAuditPolicyUpdateScript("cp-1", policy);
 
-  it("is shellcheck-clean and carries the policy as a literal", () => {
+  it("is shellcheck-clean, read from its .sh file, and carries the policy as a literal", () => {
     shellcheck(script);
+    shellcheckFile(AUDIT_ROLLOUT_SCRIPT);
     const start = script.indexOf("# Values from the stack");
     const block = script.slice(start, script.indexOf("\n\n", start));
     assert.equal(bash(`${block}\nprintf '%s' "$audit_policy"`).stdout, policy);
-  });
-
-  it("skips an identical file before anything else, then restarts and waits a bounded time for /readyz", () => {
-    const main = script.slice(script.indexOf("main() {"));
-    const skip = main.indexOf("audit-policy.yaml: unchanged, rke2-server not restarted");
-    assert.ok(skip > 0 && skip < main.indexOf("replace_file") && skip < main.indexOf("systemctl restart"));
-    assert.match(main, /systemctl restart rke2-server\.service/);
-    assert.match(main, /get --raw \/readyz/);
-    assert.equal(READYZ_TIMEOUT_SECONDS, 600);
     assert.match(script, /timeout='600'/);
+    assert.equal(READYZ_TIMEOUT_SECONDS, 600);
   });
 
   /**
-   * Runs the roll-out script with every fixed path moved into a temp directory and fake `systemctl`
-   * and `kubectl`; fails the test if any original path survives, so it never touches this machine.
+   * A stand-in for one RKE2 control-plane node in a temp directory, following RKE2's contract
+   * (rancher/rke2 pkg/staticpod: kube-apiserver is replaced only when the hash of the files its
+   * arguments name changed, asynchronously after `systemctl restart rke2-server`):
+   * - `proc/` holds `uptime`, `boot_id` and one `PID/{comm,stat}` per kube-apiserver process, in the
+   *   kernel's formats (proc(5): starttime is field 22, in clock ticks since boot);
+   * - `systemctl restart` advances the clock by one second and, when the policy's hash differs from
+   *   the one the running apiserver loaded, replaces the process (unless `lazy`: then the old one
+   *   keeps running, as right after a restart);
+   * - `kubectl get --raw /readyz` answers ok while an apiserver process runs whose policy does not
+   *   contain BAD; the pod listing reports `other-cp` unready when the file `unhealthy` exists.
    */
-  function runRollout(dir: string, opts: { readyAfter: number; timeout: number; restartHangs?: boolean }) {
-    const fakeBin = path.join(dir, "bin");
-    fs.mkdirSync(fakeBin, { recursive: true });
+  function standIn(dir: string) {
+    const bin = path.join(dir, "bin");
+    fs.mkdirSync(bin, { recursive: true });
+    fs.mkdirSync(path.join(dir, "proc/sys/kernel/random"), { recursive: true });
+    fs.mkdirSync(path.join(dir, "etc-rancher/rke2"), { recursive: true, mode: 0o700 });
+    fs.writeFileSync(path.join(dir, "proc/uptime"), "1000.00 1800.00\n");
+    fs.writeFileSync(path.join(dir, "proc/sys/kernel/random/boot_id"), "boot-a\n");
+    const policyFile = path.join(dir, "etc-rancher/rke2/audit-policy.yaml");
     fs.writeFileSync(
-      path.join(fakeBin, "systemctl"),
-      `#!/bin/sh\necho "$*" >>"${dir}/systemctl.log"\n${opts.restartHangs ? "exec sleep 30\n" : ""}`,
+      path.join(bin, "systemctl"),
+      `#!/bin/bash
+set -eu
+d='${dir}'
+echo "$*" >>"$d/systemctl.log"
+[ -e "$d/restart-hangs" ] && exec sleep 30
+read -r up idle <"$d/proc/uptime"
+up=$((\${up%.*} + 1))
+echo "$up.00 $idle" >"$d/proc/uptime"
+hash=$(sha256sum <'${policyFile}' | cut -c1-16)
+if [ "$hash" != "$(cat "$d/running-hash" 2>/dev/null)" ] && [ ! -e "$d/lazy" ]; then
+  rm -rf "$d"/proc/[0-9]*
+  pid=$((1000 + up))
+  mkdir "$d/proc/$pid"
+  echo kube-apiserver >"$d/proc/$pid/comm"
+  echo "$pid (kube-apiserver) S 1 $pid $pid 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 $((up * 100)) 0 0" >"$d/proc/$pid/stat"
+  echo "$hash" >"$d/running-hash"
+  if grep -q BAD '${policyFile}'; then touch "$d/bad"; else rm -f "$d/bad"; fi
+fi
+`,
       { mode: 0o755 },
     );
     fs.writeFileSync(
-      path.join(fakeBin, "kubectl"),
-      `#!/bin/sh\nn=$(cat "${dir}/calls" 2>/dev/null || echo 0); n=$((n + 1)); echo $n >"${dir}/calls"\n` +
-        `[ "$n" -gt ${opts.readyAfter} ] && { echo ok; exit 0; }; echo "connection refused"; exit 1\n`,
+      path.join(bin, "kubectl"),
+      `#!/bin/bash
+d='${dir}'
+case "$*" in
+  *"get --raw /readyz"*)
+    if compgen -G "$d/proc/[0-9]*" >/dev/null && [ ! -e "$d/bad" ]; then echo ok; exit 0; fi
+    echo "The connection to the server 127.0.0.1:6443 was refused"; exit 1 ;;
+  *"get pods"*)
+    echo "cp-1=True"
+    if [ -e "$d/unhealthy" ]; then echo "other-cp=False"; else echo "other-cp=True"; fi ;;
+  *) exit 2 ;;
+esac
+`,
       { mode: 0o755 },
     );
     fs.writeFileSync(path.join(dir, "rke2.yaml"), "kubeconfig\n");
-    const moved = script
-      .replace(/^export PATH=.*$/m, `export PATH=${fakeBin}:/usr/bin:/bin`)
-      .replace(
-        `audit_policy_path='${AUDIT_POLICY_PATH}'`,
-        `audit_policy_path='${dir}/rke2/audit-policy.yaml'`,
-      )
-      .replace("kubectl='/var/lib/rancher/rke2/bin/kubectl'", `kubectl='${fakeBin}/kubectl'`)
+    return { policyFile, previousFile: `${policyFile}.previous` };
+  }
+
+  /** Runs the roll-out with every fixed path moved into `dir`; fails if an original path survives. */
+  function runRollout(dir: string, yaml: string, timeout = 3) {
+    const moved = renderAuditPolicyUpdateScript("cp-1", yaml)
+      .replace(/^export PATH=.*$/m, `export PATH=${dir}/bin:/usr/bin:/bin`)
+      .replace(`kubectl='/var/lib/rancher/rke2/bin/kubectl'`, `kubectl='${dir}/bin/kubectl'`)
       .replace("kubeconfig='/etc/rancher/rke2/rke2.yaml'", `kubeconfig='${dir}/rke2.yaml'`)
-      .replace("timeout='600'", `timeout='${opts.timeout}'`)
-      .replace(/sleep 5/g, "sleep 0.1")
+      .replace("timeout='600'", `timeout='${timeout}'`)
+      .replace("poll_seconds='5'", "poll_seconds='0.1'")
+      .replace("proc_root='/proc'", `proc_root='${dir}/proc'`)
       .replace(/\/etc\/rancher/g, `${dir}/etc-rancher`);
-    for (const original of ["/var/lib/rancher", "/etc/rancher", "/usr/sbin"]) {
+    for (const original of ["/var/lib/rancher", "/etc/rancher", "'/proc'"]) {
       assert.ok(!moved.includes(original), `${original} was moved into the temp directory`);
     }
-    fs.mkdirSync(path.join(dir, "rke2"), { recursive: true });
     return spawnSync("bash", ["-c", moved], { encoding: "utf8", timeout: 30_000 });
   }
 
+  const restarts = (dir: string) =>
+    fs.existsSync(path.join(dir, "systemctl.log"))
+      ? fs.readFileSync(path.join(dir, "systemctl.log"), "utf8").split("\n").filter(Boolean).length
+      : 0;
+
   it(
-    "really skips an identical file, rewrites and restarts otherwise, and times out clearly",
+    "writes, restarts and accepts only an API server started after the write; an identical, ready node is left alone",
     { skip: process.getuid?.() !== 0 && "needs root" },
     () => {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
       try {
-        const file = path.join(dir, "rke2", "audit-policy.yaml");
-        const first = runRollout(dir, { readyAfter: 2, timeout: 20 });
+        const { policyFile, previousFile } = standIn(dir);
+        fs.writeFileSync(policyFile, "old policy\n");
+        runRollout(dir, "old policy\n"); // the API server as RKE2 started it, with the old policy
+        fs.rmSync(path.join(dir, "systemctl.log"));
+
+        const first = runRollout(dir, policy);
         assert.equal(first.status, 0, first.stderr);
-        assert.match(first.stdout, /audit-policy.yaml: written\nrke2-server: restarted/);
-        assert.match(first.stdout, /kube-apiserver: ready \(ok\)/);
-        assert.equal(fs.readFileSync(file, "utf8"), policy);
-        assert.equal(fs.statSync(file).mode & 0o777, 0o600);
-        assert.equal(
-          fs.readFileSync(path.join(dir, "systemctl.log"), "utf8"),
-          "restart rke2-server.service\n",
-        );
-        assert.equal(
-          fs.readFileSync(path.join(dir, "calls"), "utf8"),
-          "3\n",
-          "polled until the third answer",
-        );
-
-        const second = runRollout(dir, { readyAfter: 0, timeout: 20 });
-        assert.equal(second.status, 0, second.stderr);
-        assert.equal(second.stdout, "audit-policy.yaml: unchanged, rke2-server not restarted\n");
-        assert.equal(
-          fs.readFileSync(path.join(dir, "systemctl.log"), "utf8"),
-          "restart rke2-server.service\n",
-        );
-
-        fs.writeFileSync(file, "old policy\n");
-        fs.rmSync(path.join(dir, "calls"));
-        const stuck = runRollout(dir, { readyAfter: 1_000, timeout: 1 });
-        assert.equal(stuck.status, 8);
         assert.match(
-          stuck.stderr,
-          /did not answer \/readyz within 1 s after the restart; last answer: connection refused/,
+          first.stdout,
+          /audit-policy.yaml: written \(previous kept as audit-policy.yaml.previous\)/,
         );
+        assert.match(first.stdout, /kube-apiserver: ready \(ok\)/);
+        assert.equal(fs.readFileSync(policyFile, "utf8"), policy);
+        assert.equal(fs.statSync(policyFile).mode & 0o777, 0o600);
+        assert.equal(fs.readFileSync(previousFile, "utf8"), "old policy\n", "the previous policy is kept");
+        assert.equal(restarts(dir), 1);
 
-        fs.writeFileSync(file, "old policy\n");
-        // Bounded: an unbounded restart would wait for the fake's 30 s sleep and then succeed (exit 0).
-        const hung = runRollout(dir, { readyAfter: 0, timeout: 1, restartHangs: true });
-        assert.equal(hung.status, 8);
+        const second = runRollout(dir, policy);
+        assert.equal(second.status, 0, second.stderr);
+        assert.match(
+          second.stdout,
+          /unchanged; kube-apiserver \(pid \d+\) started after it was written and is ready/,
+        );
+        assert.equal(restarts(dir), 1, "an identical policy on a ready node restarts nothing");
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it(
+    "never passes on the old API server, restores the previous policy when the new one fails, and a retry does not skip the node",
+    { skip: process.getuid?.() !== 0 && "needs root" },
+    () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
+      try {
+        const { policyFile } = standIn(dir);
+        fs.writeFileSync(policyFile, "old policy\n");
+        runRollout(dir, "old policy\n");
+
+        // The old apiserver keeps answering /readyz after the restart: the step must not pass on it.
+        fs.writeFileSync(path.join(dir, "lazy"), "");
+        const stale = runRollout(dir, policy, 1);
+        assert.notEqual(stale.status, 0, "no step passes on the old API server");
+        assert.match(stale.stderr, /no kube-apiserver started after the policy was written/);
+        fs.rmSync(path.join(dir, "lazy"));
+
+        // A policy the API server cannot start with: restored, restarted, failed naming both.
+        const bad = `${policy}# BAD\n`;
+        const failed = runRollout(dir, bad, 2);
+        assert.equal(failed.status, 8, failed.stderr);
+        assert.match(
+          failed.stderr,
+          /did not come up on cp-1: .*refused.*previous policy was restored and its kube-apiserver is ready again/,
+        );
+        assert.equal(fs.readFileSync(policyFile, "utf8"), "old policy\n", "the previous policy is back");
+
+        // The retry sees a different file again: it does not report the node fine.
+        const retry = runRollout(dir, bad, 2);
+        assert.equal(retry.status, 8);
+
+        // A written-but-never-restarted policy (a run killed after the write) is finished, not skipped.
+        fs.writeFileSync(policyFile, policy);
+        const [uptime] = fs.readFileSync(path.join(dir, "proc/uptime"), "utf8").split(" ");
+        const writtenAt = Math.round(Number(uptime) * 100) + 50;
+        fs.writeFileSync(
+          path.join(dir, "etc-rancher/rke2/.audit-policy.hardened-rke2-written"),
+          `boot-a ${writtenAt}\n`,
+        );
+        const finish = runRollout(dir, policy);
+        assert.equal(finish.status, 0, finish.stderr);
+        assert.match(
+          finish.stdout,
+          /unchanged, but no kube-apiserver started after it was written is ready: finishing/,
+        );
+        assert.match(finish.stdout, /kube-apiserver: ready/);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it(
+    "touches nothing while another control-plane node is unready, and bounds a hanging restart",
+    { skip: process.getuid?.() !== 0 && "needs root" },
+    () => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
+      try {
+        const { policyFile } = standIn(dir);
+        fs.writeFileSync(policyFile, "old policy\n");
+        runRollout(dir, "old policy\n");
+        const before = restarts(dir);
+        fs.writeFileSync(path.join(dir, "unhealthy"), "");
+        const refused = runRollout(dir, policy);
+        assert.equal(refused.status, 9);
+        assert.match(
+          refused.stderr,
+          /not healthy: kube-apiserver not Ready on: other-cp; the audit policy of cp-1 was not changed/,
+        );
+        assert.equal(fs.readFileSync(policyFile, "utf8"), "old policy\n");
+        assert.equal(restarts(dir), before);
+        fs.rmSync(path.join(dir, "unhealthy"));
+
+        fs.writeFileSync(path.join(dir, "restart-hangs"), "");
+        const started = Date.now();
+        const hung = runRollout(dir, policy, 1);
+        assert.equal(hung.status, 10, hung.stderr);
         assert.match(hung.stderr, /systemctl restart rke2-server.service failed or took longer than 1 s/);
+        assert.ok(Date.now() - started < 15_000, "a hanging restart is bounded too");
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

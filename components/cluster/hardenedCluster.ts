@@ -1,3 +1,4 @@
+import * as crypto from "node:crypto";
 import * as k8s from "@pulumi/kubernetes";
 import * as pulumi from "@pulumi/pulumi";
 import * as rancher2 from "@pulumi/rancher2";
@@ -8,6 +9,12 @@ import { clusterSpecFor } from "./spec";
 export interface HardenedClusterArgs {
   readonly cluster: ClusterModel;
   readonly rancher: RancherConnection;
+  /**
+   * Protect the ClusterV2 (Pulumi `protect`): removing it from the stack, or `pulumi destroy`, fails until the stack
+   * turns `lifecycle.deletionProtection` off. Deleting it deletes the cluster in Rancher.
+   * @default true
+   */
+  readonly protect?: boolean;
 }
 
 /**
@@ -43,6 +50,7 @@ export class HardenedCluster extends pulumi.ComponentResource {
     this.cluster = new rancher2.ClusterV2(name, clusterSpecFor(args.cluster), {
       parent: this,
       provider: this.provider,
+      protect: args.protect ?? true,
     });
     this.clusterV1Id = this.cluster.clusterV1Id;
     if (args.rancher.insecure) {
@@ -63,6 +71,16 @@ export class HardenedCluster extends pulumi.ComponentResource {
 export interface ClusterReadinessArgs {
   readonly clusterV1Id: pulumi.Input<string>;
   readonly rancherProvider: rancher2.Provider;
+  /**
+   * What the cluster is made of (its spec and its nodes with their roles): when it changes, the wait for Active runs
+   * again, before anything that depends on readiness (post-install hardening, the audit policy roll-out).
+   */
+  readonly shape?: unknown;
+}
+
+/** The value whose change makes {@link ClusterReadiness} wait again: a hash of the cluster's spec and node set. */
+export function clusterShapeHash(shape: unknown): string {
+  return crypto.createHash("sha256").update(JSON.stringify(shape)).digest("hex");
 }
 
 /**
@@ -76,10 +94,19 @@ export class ClusterReadiness extends pulumi.ComponentResource {
 
   constructor(name: string, args: ClusterReadinessArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hardened-rke2:cluster:ClusterReadiness", name, {}, opts);
+    // ClusterSync waits for Active only when it is created, and has no input that could say "wait again". The
+    // engine's replacementTrigger replaces it (its create waits; its delete only forgets it) whenever the cluster's
+    // spec or node set changed, so an `up` that changes them waits for Rancher's own plan to settle before any
+    // roll-out step restarts a server. stateConfirm: Active for 10 s, not one passing moment of a rolling plan.
     this.sync = new rancher2.ClusterSync(
       name,
-      { clusterId: args.clusterV1Id },
-      { parent: this, provider: args.rancherProvider, dependsOn: inheritedDependsOn(opts) },
+      { clusterId: args.clusterV1Id, stateConfirm: 3 },
+      {
+        parent: this,
+        provider: args.rancherProvider,
+        dependsOn: inheritedDependsOn(opts),
+        ...(args.shape !== undefined ? { replacementTrigger: clusterShapeHash(args.shape) } : {}),
+      },
     );
     this.kubeconfig = pulumi.secret(this.sync.kubeConfig);
     this.kubernetesProvider = new k8s.Provider(

@@ -2,7 +2,8 @@ import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeModel, NodeRole } from "../../config/model";
 import { renderRemoteCommand } from "../host/render";
-import { inheritedDependsOn } from "../options";
+import { NO_OP_UPDATE } from "../host/nodeCommand";
+import { childAliases, inheritedDependsOn } from "../options";
 import { renderScript } from "../shell/script";
 import { sshConnection } from "../ssh";
 import { parseRegistrationCommand, renderRegistrationInput } from "./registrationCommand";
@@ -113,11 +114,20 @@ export class NodeRegistration extends pulumi.ComponentResource {
           }),
         ),
         stdin: pulumi.secret(input),
+        // Day two (components/host/nodeCommand.ts): registering again is needed only for another cluster; a node
+        // already registered to this one is a no-op, so nothing else (connection, token, script) runs create again.
+        update: NO_OP_UPDATE,
+        triggers: [args.clusterV1Id],
         ...(args.uninstallOnDestroy ? { delete: renderRemoteCommand(renderUninstallScript(node.name)) } : {}),
         logging: "stdoutAndStderr",
       },
       // The script redacts the token from everything it prints; the state keeps the output secret anyway.
-      { parent: this, dependsOn: inheritedDependsOn(opts), additionalSecretOutputs: ["stdout", "stderr"] },
+      {
+        parent: this,
+        dependsOn: inheritedDependsOn(opts),
+        additionalSecretOutputs: ["stdout", "stderr"],
+        ...childAliases(name, name, opts),
+      },
     );
     this.registerOutputs({ stdout: this.command.stdout });
   }

@@ -14,6 +14,11 @@ export interface PostInstallHardeningArgs {
   readonly hardening: HardeningModel;
   /** The cluster's own Kubernetes provider (from its kubeconfig); never an ambient kubeconfig. */
   readonly provider: k8s.Provider;
+  /**
+   * Protect the namespaces the stack creates (deleting one deletes its workloads and volumes).
+   * @default true
+   */
+  readonly deletionProtection?: boolean;
 }
 
 /**
@@ -35,9 +40,14 @@ export class PostInstallHardening extends pulumi.ComponentResource {
     });
     // Deleting a server-side-apply patch releases its field; if the patch was the field's only owner, Kubernetes
     // drops it and the token automount silently returns to true. Destroying the stack must not undo CIS 5.1.5.
+    // NetworkPolicies likewise: removing a namespace from the stack must not drop its CIS 5.3.2 policy.
     const patchOptions = (dependsOn: pulumi.Resource[] = []) => ({
       ...child(dependsOn),
       retainOnDelete: true,
+    });
+    const namespaceOptions = (): pulumi.CustomResourceOptions => ({
+      ...child(),
+      protect: args.deletionProtection ?? true,
     });
 
     const patches: k8s.core.v1.ServiceAccountPatch[] = [];
@@ -60,7 +70,7 @@ export class PostInstallHardening extends pulumi.ComponentResource {
 
     for (const ns of hardening.namespaces) {
       const created = ns.create
-        ? [new k8s.core.v1.Namespace(`${name}-ns-${ns.name}`, namespaceManifest(ns), child())]
+        ? [new k8s.core.v1.Namespace(`${name}-ns-${ns.name}`, namespaceManifest(ns), namespaceOptions())]
         : [];
       patchDefaultServiceAccount(ns.name, created);
       const policy = sameNamespaceNetworkPolicy(ns);
@@ -68,7 +78,7 @@ export class PostInstallHardening extends pulumi.ComponentResource {
         new k8s.networking.v1.NetworkPolicy(
           `${name}-netpol-${ns.name}`,
           { metadata: policy.metadata, spec: mutable(policy.spec) },
-          child(created),
+          patchOptions(created),
         ),
       );
     }
@@ -76,7 +86,7 @@ export class PostInstallHardening extends pulumi.ComponentResource {
     if (hardening.reconciler.enabled) {
       const manifests = reconcilerManifests(hardening.reconciler);
       const prefix = `${name}-reconciler`;
-      const namespace = new k8s.core.v1.Namespace(`${prefix}-ns`, manifests.namespace, child());
+      const namespace = new k8s.core.v1.Namespace(`${prefix}-ns`, manifests.namespace, namespaceOptions());
       const inNamespace = [namespace];
       patches.push(
         new k8s.core.v1.ServiceAccountPatch(
@@ -92,7 +102,7 @@ export class PostInstallHardening extends pulumi.ComponentResource {
         new k8s.networking.v1.NetworkPolicy(
           `${name}-netpol-${hardening.reconciler.namespace}`,
           { metadata: manifests.networkPolicy.metadata, spec: mutable(manifests.networkPolicy.spec) },
-          child(inNamespace),
+          patchOptions(inNamespace),
         ),
       );
       const serviceAccount = new k8s.core.v1.ServiceAccount(

@@ -1,8 +1,8 @@
-import * as crypto from "node:crypto";
-import * as command from "@pulumi/command";
+import type * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import { type NodeModel, isServer } from "../../config/model";
-import { sshConnection, unpinnedHostKeys } from "../ssh";
+import { childAliases } from "../options";
+import { nodeCommand, sha256 } from "./nodeCommand";
 import { renderHostPrepScript, renderRemoteCommand } from "./render";
 
 export interface HostPreparationArgs {
@@ -19,7 +19,8 @@ export interface HostPreparationArgs {
    */
   readonly createEtcdUser?: boolean;
   /**
-   * Prepare the node even when RKE2 is already installed on it (the seed allows this step only on fresh installs).
+   * On a node where RKE2 already runs, make the changes host preparation would make (the seed allows this step only
+   * on fresh installs; without it such a node is left as it is, and the step fails naming the changes, if any).
    * @default false
    */
   readonly allowExistingInstall?: boolean;
@@ -28,6 +29,11 @@ export interface HostPreparationArgs {
 /**
  * Prepares one node for a CIS-hardened RKE2 as the seed's "Setting up hosts" section says: kernel parameters, the
  * etcd user and group, and the API server's audit policy, in one idempotent script over one SSH session.
+ *
+ * Runs again only when its script changes (a new release of this program, `allowExistingInstall`, the node's roles):
+ * never for connection details, and never for a new audit policy, which travels on `stdin` and is the roll-out's
+ * once RKE2 runs (the script writes the policy then only when the file is missing, so a re-run never puts an older
+ * policy over a newer one).
  */
 export class HostPreparation extends pulumi.ComponentResource {
   /** The command's stdout: one line per step saying what changed or was already correct. */
@@ -45,38 +51,26 @@ export class HostPreparation extends pulumi.ComponentResource {
       );
     }
 
-    const script = renderHostPrepScript({
+    const options = {
       nodeName: node.name,
       createEtcdUser: args.createEtcdUser ?? server,
       writeAuditPolicy: args.auditPolicyYaml !== undefined,
       allowExistingInstall: args.allowExistingInstall ?? false,
-    });
-    for (const endpoint of unpinnedHostKeys(node)) {
-      void pulumi.log.warn(
-        `The SSH host key of ${endpoint} (node ${node.name}) is not pinned, so the host's identity is not verified. ` +
-          `Pin it: pulumi config set --path 'hardened-rke2:nodes[N].hostKey' "$(ssh-keyscan -t ed25519 HOST | cut -d' ' -f2-)"`,
-        this,
-      );
-    }
-
-    this.command = new command.remote.Command(
+    };
+    const script = renderHostPrepScript(options);
+    // The SSH host-key warning is config's (one per endpoint, issue 13), not repeated here.
+    this.command = nodeCommand(
       name,
       {
-        connection: sshConnection(node),
-        // The script travels in the command and the policy on stdin, so that a later policy change (ignored
-        // below, and rolled out by AuditPolicyRollout) never re-runs host preparation on an installed node.
+        node,
         create: renderRemoteCommand(script),
         stdin: args.auditPolicyYaml,
-        triggers: [sha256(script)],
-        logging: "stdoutAndStderr",
+        // The node's name is only printed: a rename (lifecycle.renamedNodes) runs nothing.
+        triggers: [sha256(renderHostPrepScript({ ...options, nodeName: "" }))],
       },
-      { parent: this, ignoreChanges: ["stdin"] },
+      { parent: this, ...childAliases(name, name, opts) },
     );
     this.stdout = this.command.stdout;
     this.registerOutputs({ stdout: this.stdout });
   }
-}
-
-export function sha256(text: string): string {
-  return crypto.createHash("sha256").update(text).digest("hex");
 }

@@ -28,6 +28,21 @@ export interface RecordedResource {
   readonly inputs: Readonly<Record<string, unknown>>;
   /** Outputs the resource asks the engine to keep secret (`additionalSecretOutputs`). */
   readonly additionalSecretOutputs: readonly string[];
+  /** The resource options that decide what the engine does on a change or a removal. */
+  readonly options: RecordedOptions;
+}
+
+/** The resource options the Pulumi engine applies when it diffs, replaces or deletes a resource. */
+export interface RecordedOptions {
+  readonly protect: boolean;
+  readonly retainOnDelete: boolean;
+  readonly deleteBeforeReplace: boolean;
+  readonly ignoreChanges: readonly string[];
+  readonly replaceOnChanges: readonly string[];
+  /** The `replacementTrigger` option's value (a change replaces the resource), if any. */
+  readonly replacementTrigger?: unknown;
+  /** Former names of the resource (`aliases` with a `name`), so that a rename is no replacement. */
+  readonly aliasNames: readonly string[];
 }
 
 export interface Evaluation {
@@ -148,6 +163,14 @@ const mocks: pulumi.runtime.Mocks = {
 
 /** The subset of the gRPC request the recorder reads (from `@pulumi/pulumi/proto/resource_pb`). */
 interface RegisterResourceRequestLike {
+  getProtect(): boolean | undefined;
+  getRetainondelete(): boolean | undefined;
+  getDeletebeforereplace(): boolean;
+  getIgnorechangesList(): string[];
+  getReplaceonchangesList(): string[];
+  getReplacementTrigger(): { toJavaScript(): unknown } | undefined;
+  getAliasesList(): { getSpec(): { getName(): string } | undefined }[];
+  getAliasurnsList(): string[];
   getType(): string;
   getName(): string;
   getParent(): string;
@@ -308,6 +331,25 @@ function recordOf(monitor: MonitorLike, req: RegisterResourceRequestLike): Recor
     provider,
     inputs: fromWire(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
+    options: optionsOf(req),
+  };
+}
+
+function optionsOf(req: RegisterResourceRequestLike): RecordedOptions {
+  const trigger = req.getReplacementTrigger();
+  return {
+    protect: req.getProtect() ?? false,
+    retainOnDelete: req.getRetainondelete() ?? false,
+    deleteBeforeReplace: req.getDeletebeforereplace(),
+    ignoreChanges: [...req.getIgnorechangesList()].sort(),
+    replaceOnChanges: [...req.getReplaceonchangesList()].sort(),
+    ...(trigger !== undefined ? { replacementTrigger: fromWire(trigger.toJavaScript()) } : {}),
+    aliasNames: [
+      ...req
+        .getAliasesList()
+        .flatMap((alias) => (alias.getSpec()?.getName() ? [alias.getSpec()!.getName()] : [])),
+      ...req.getAliasurnsList().map(nameOfUrn),
+    ].sort(),
   };
 }
 
