@@ -17,3 +17,17 @@ export const DEFAULT_RECONCILER_IMAGE = "rancher/shell:v0.6.4";
  * (`None`) records nothing, which is why the hardening guide tells operators to change it.
  */
 export const DEFAULT_AUDIT_LEVEL: AuditLevel = "Metadata";
+
+/** Rancher's seed values: every default below that the reference template sets equals the template's value. */
+export const SEED_DEFAULTS = {
+  cni: "canal",
+  chartValues: { "rke2-canal": {} },
+  disableSnapshots: false,
+  snapshotRetention: 5,
+  snapshotScheduleCron: "0 */5 * * *",
+  controlPlaneConcurrency: "10%",
+  workerConcurrency: "10%",
+  localAuthEndpointEnabled: false,
+  fleetNamespace: "fleet-default",
+  protectKernelDefaults: true,
+} as const;

@@ -69,6 +69,15 @@ export function childPath(path: string, key: string): string {
   return /^[A-Za-z_][A-Za-z0-9_-]*$/.test(key) ? `${path}.${key}` : `${path}[${JSON.stringify(key)}]`;
 }
 
+/** A namespace name that is not a DNS-1123 label, with a valid one as the fix. */
+export function namespaceError(v: Reader, path: string, name: string, example = "payments"): void {
+  v.error(path, "A namespace name must be a DNS-1123 label.", {
+    value: describeValue(name),
+    allowed: "at most 63 lower-case letters, digits and '-', starting and ending with a letter or digit",
+    fix: setCommand(path, example),
+  });
+}
+
 /** Typed reads of raw values that report a problem (and return undefined) instead of throwing. */
 export class Reader {
   constructor(private readonly problems: ProblemCollector) {}

@@ -10,7 +10,8 @@ import { type RawStackConfig, readRancher } from "./readers/secrets";
 import { readScanConfig } from "./scan";
 
 export { type RawStackConfig, SECRET_ENV_FALLBACKS } from "./readers/secrets";
-export { SEED_DEFAULTS, DEFAULT_PSA_TEMPLATE } from "./readers/cluster";
+export { DEFAULT_PSA_TEMPLATE } from "./readers/cluster";
+export { SEED_DEFAULTS } from "./defaults";
 export { AUDIT_LEVELS, DEFAULT_RECONCILER } from "./readers/hardening";
 export { ROLES } from "./readers/nodes";
 export { closest } from "./reader";

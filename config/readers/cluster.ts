@@ -1,7 +1,7 @@
 import * as semver from "semver";
-import type { CisProfile, ClusterModel, EtcdModel, MachineSelectorConfigModel } from "../model";
+import type { CisProfile, ClusterModel } from "../model";
 import { describeValue, setCommand } from "../problems";
-import { childPath, type Json, type Reader } from "../reader";
+import type { Reader } from "../reader";
 import {
   DNS_SUBDOMAIN_RULE,
   RKE2_CNI_RULE,
@@ -19,20 +19,9 @@ import {
   usesPodSecurityAdmission,
 } from "../profiles";
 import { readRegistries, readUpgradeStrategy } from "./upgradeAndRegistries";
-
-/** Rancher's seed values: every default below that the reference template sets equals the template's value. */
-export const SEED_DEFAULTS = {
-  cni: "canal",
-  chartValues: { "rke2-canal": {} },
-  disableSnapshots: false,
-  snapshotRetention: 5,
-  snapshotScheduleCron: "0 */5 * * *",
-  controlPlaneConcurrency: "10%",
-  workerConcurrency: "10%",
-  localAuthEndpointEnabled: false,
-  fleetNamespace: "fleet-default",
-  protectKernelDefaults: true,
-} as const;
+import { readMachineGlobalConfig, readMachineSelectorConfigs } from "./machineConfig";
+import { readEtcd } from "./etcd";
+import { SEED_DEFAULTS } from "../defaults";
 
 export const DEFAULT_PSA_TEMPLATE = "rancher-restricted";
 
@@ -217,195 +206,6 @@ function readCni(v: Reader, value: unknown): string {
     );
   }
   return cni;
-}
-
-/** Whether an RKE2 config value means `false` (RKE2 reads its YAML config as flags: "false" is false too). */
-function isFalse(value: unknown): boolean {
-  return value === false || (typeof value === "string" && value.trim().toLowerCase() === "false");
-}
-
-function readMachineGlobalConfig(v: Reader, value: unknown, profile: CisProfile | undefined): Json {
-  const config = v.plainObject("cluster.machineGlobalConfig", value) ?? {};
-  const path = (key: string) => childPath("cluster.machineGlobalConfig", key);
-  const rm = (key: string) => `pulumi config rm --path 'hardened-rke2:${path(key)}'`;
-  if ("profile" in config && config.profile !== profile) {
-    v.error(
-      path("profile"),
-      "This disagrees with cluster.profile, which sets RKE2's profile on every machine.",
-      {
-        value: describeValue(config.profile),
-        allowed: `${profile ?? "nothing"} (or remove the key and set cluster.profile)`,
-        fix: rm("profile"),
-      },
-    );
-  }
-  if ("protect-kernel-defaults" in config && profile && isFalse(config["protect-kernel-defaults"])) {
-    v.error(
-      path("protect-kernel-defaults"),
-      `RKE2 exits at start-up when profile ${profile} is set with false.`,
-      {
-        value: describeValue(config["protect-kernel-defaults"]),
-        allowed: "true (or remove the key) with a CIS profile",
-        fix: rm("protect-kernel-defaults"),
-      },
-    );
-  }
-  if ("cni" in config) {
-    v.error(path("cni"), "The CNI is set by cluster.cni; this key would be overwritten.", {
-      value: describeValue(config.cni),
-      fix: `${rm("cni")}; then ${setCommand("cluster.cni", typeof config.cni === "string" && isRke2Cni(config.cni) ? config.cni : SEED_DEFAULTS.cni)}`,
-    });
-  }
-  const apiserverArgs = config["kube-apiserver-arg"];
-  if (
-    apiserverArgs !== undefined &&
-    typeof apiserverArgs !== "string" &&
-    !(Array.isArray(apiserverArgs) && apiserverArgs.every((a) => typeof a === "string"))
-  ) {
-    v.error(path("kube-apiserver-arg"), "RKE2 takes this as a string or a list of strings.", {
-      value: describeValue(apiserverArgs),
-      fix: `pulumi config rm --path 'hardened-rke2:${path("kube-apiserver-arg")}'; then ${setCommand(`${path("kube-apiserver-arg")}[0]`, "audit-log-maxage=30")}`,
-    });
-  }
-  return config;
-}
-
-function readMachineSelectorConfigs(v: Reader, value: unknown): MachineSelectorConfigModel[] {
-  const items = v.array("cluster.machineSelectorConfigs", value) ?? [];
-  return items.flatMap((item, i) => {
-    const path = `cluster.machineSelectorConfigs[${i}]`;
-    const obj = v.object(path, item, ["config", "matchLabels"], true);
-    if (!obj) return [];
-    const config = v.plainObject(`${path}.config`, obj.config) ?? {};
-    const matchLabels = v.labels(`${path}.matchLabels`, obj.matchLabels) ?? {};
-    const given = obj.matchLabels;
-    if (
-      given === undefined ||
-      (typeof given === "object" && given !== null && Object.keys(given).length === 0)
-    ) {
-      v.error(
-        `${path}.matchLabels`,
-        "An extra selector config needs labels; cluster-wide settings go in machineGlobalConfig.",
-        { fix: setCommand(`${path}.matchLabels["rke.cattle.io/control-plane-role"]`, "true") },
-      );
-    }
-    for (const reserved of ["profile", "protect-kernel-defaults"]) {
-      if (reserved in config) {
-        v.error(
-          `${path}.config.${reserved}`,
-          "The hardening flags are set cluster-wide from cluster.profile and cluster.protectKernelDefaults.",
-          { fix: `pulumi config rm --path 'hardened-rke2:${path}.config.${reserved}'` },
-        );
-      }
-    }
-    return [{ config, matchLabels }];
-  });
-}
-
-function readEtcd(v: Reader, value: unknown): EtcdModel | undefined {
-  const obj = v.object("cluster.etcd", value ?? {}, [
-    "disableSnapshots",
-    "snapshotRetention",
-    "snapshotScheduleCron",
-    "s3",
-  ]);
-  if (!obj) return undefined;
-  const disableSnapshots =
-    v.boolean("cluster.etcd.disableSnapshots", obj.disableSnapshots) ?? SEED_DEFAULTS.disableSnapshots;
-  if (disableSnapshots) {
-    v.warn(
-      "cluster.etcd.disableSnapshots",
-      "etcd snapshots are disabled: a lost control plane cannot be restored.",
-    );
-  }
-  const snapshotRetention =
-    v.integer("cluster.etcd.snapshotRetention", obj.snapshotRetention, {
-      min: 1,
-      max: 10000,
-      default: SEED_DEFAULTS.snapshotRetention,
-    }) ?? SEED_DEFAULTS.snapshotRetention;
-  const snapshotScheduleCron =
-    v.cron(
-      "cluster.etcd.snapshotScheduleCron",
-      obj.snapshotScheduleCron,
-      SEED_DEFAULTS.snapshotScheduleCron,
-    ) ?? SEED_DEFAULTS.snapshotScheduleCron;
-  const s3 = obj.s3 === undefined ? undefined : readS3(v, obj.s3);
-  return { disableSnapshots, snapshotRetention, snapshotScheduleCron, s3 };
-}
-
-/** S3 bucket names (AWS rules, which MinIO and most S3 services follow). */
-const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/;
-
-function readS3(v: Reader, value: unknown): EtcdModel["s3"] {
-  const p = "cluster.etcd.s3";
-  const s = v.object(p, value, [
-    "bucket",
-    "endpoint",
-    "cloudCredentialName",
-    "endpointCa",
-    "folder",
-    "region",
-    "skipSslVerify",
-  ]);
-  if (!s) return undefined;
-  const bucket = v.string(`${p}.bucket`, s.bucket, { required: true, example: "etcd-snapshots" });
-  if (bucket !== undefined && !BUCKET.test(bucket)) {
-    v.error(`${p}.bucket`, "This is not an S3 bucket name.", {
-      value: describeValue(bucket),
-      allowed: "3 to 63 lower-case letters, digits, '.' and '-', starting and ending with a letter or digit",
-      fix: setCommand(`${p}.bucket`, "etcd-snapshots"),
-    });
-  }
-  const endpoint = v.string(`${p}.endpoint`, s.endpoint, {
-    required: true,
-    example: "s3.eu-west-1.amazonaws.com",
-  });
-  if (endpoint !== undefined && !isHostPort(endpoint)) {
-    const withoutScheme = endpoint.replace(/^[a-z]+:\/\//i, "").replace(/\/.*$/, "");
-    v.error(
-      `${p}.endpoint`,
-      /^[a-z]+:\/\//i.test(endpoint)
-        ? "Rancher wants the S3 endpoint without a scheme (it adds https itself)."
-        : "This is not HOST[:PORT].",
-      {
-        value: describeValue(endpoint),
-        allowed: "HOST[:PORT], e.g. s3.eu-west-1.amazonaws.com or minio.example.com:9000",
-        fix: setCommand(
-          `${p}.endpoint`,
-          isHostPort(withoutScheme) ? withoutScheme : "s3.eu-west-1.amazonaws.com",
-        ),
-      },
-    );
-  }
-  const skipSslVerify = v.boolean(`${p}.skipSslVerify`, s.skipSslVerify) ?? false;
-  if (skipSslVerify)
-    v.warn(`${p}.skipSslVerify`, "Snapshots are uploaded without verifying the endpoint's certificate.");
-  const cloudCredentialName = v.string(`${p}.cloudCredentialName`, s.cloudCredentialName, {
-    example: "cattle-global-data:cc-abcde",
-  });
-  if (
-    cloudCredentialName !== undefined &&
-    !/^([a-z0-9][a-z0-9.-]*:)?[a-z0-9][a-z0-9.-]*$/.test(cloudCredentialName)
-  ) {
-    v.error(`${p}.cloudCredentialName`, "This is not a Rancher cloud credential id.", {
-      value: describeValue(cloudCredentialName),
-      allowed: "[NAMESPACE:]NAME as Rancher shows it, e.g. cattle-global-data:cc-abcde",
-      fix: setCommand(`${p}.cloudCredentialName`, "cattle-global-data:cc-abcde"),
-    });
-  }
-  const region = v.string(`${p}.region`, s.region, { example: "eu-west-1" });
-  if (region !== undefined && !/^[a-z0-9][a-z0-9-]*$/.test(region)) {
-    v.error(`${p}.region`, "This is not an S3 region name.", {
-      value: describeValue(region),
-      allowed: "lower-case letters, digits and '-', e.g. eu-west-1",
-      fix: setCommand(`${p}.region`, "eu-west-1"),
-    });
-  }
-  const endpointCa = v.caBundle(`${p}.endpointCa`, s.endpointCa);
-  const folder = v.string(`${p}.folder`, s.folder, { example: "prod-rke2" });
-  if (bucket === undefined || endpoint === undefined) return undefined;
-  return { bucket, endpoint, cloudCredentialName, endpointCa, folder, region, skipSslVerify };
 }
 
 function readLocalAuthEndpoint(v: Reader, value: unknown): ClusterModel["localAuthEndpoint"] {
