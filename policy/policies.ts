@@ -520,8 +520,13 @@ export const [sshHostKeyPinnedPolicy, sshHostKeyPinnedProductionPolicy] = stackS
   },
 });
 
-/** `curl --insecure` / `curl -k` in a command: Rancher's insecureNodeCommand, which skips TLS verification. */
+/** `curl --insecure` / `curl -k`: Rancher's insecureNodeCommand, which skips TLS verification. */
 const INSECURE_CURL = /\bcurl\b[^|;&\n]*\s(?:--insecure|-k)(?=\s|$)/;
+/**
+ * The program's registration input (components/cluster/registrationCommand.ts `renderRegistrationInput`): the
+ * parts of Rancher's command, one `name=value` a line, `insecure=true` when it was the insecureNodeCommand.
+ */
+const INSECURE_REGISTRATION = /^insecure=true$/m;
 
 /**
  * Rancher reached without verifying its certificate (the stack's `rancher.insecure`): the provider's
@@ -552,14 +557,18 @@ export const [rancherTlsVerifiedPolicy, rancherTlsVerifiedProductionPolicy] = st
       }
       return;
     }
-    for (const input of ["create", "update", "stdin"]) {
-      const value = read((): unknown => args.props[input]);
-      if (value !== UNKNOWN && typeof value === "string" && INSECURE_CURL.test(value)) {
-        reportViolation(
-          `${args.type} "${args.name}": ${input} runs curl without certificate verification (Rancher's ` +
-            "insecureNodeCommand); the node would fetch its agent and registration token from whoever answers.",
-        );
-      }
+    // Only what Rancher hands over (on stdin) says whether the download is verified: the fixed registration
+    // script fetches Rancher's /cacerts unverified on purpose, to compare it with the command's --ca-checksum.
+    const value = read((): unknown => args.props["stdin"]);
+    if (
+      value !== UNKNOWN &&
+      typeof value === "string" &&
+      (INSECURE_CURL.test(value) || INSECURE_REGISTRATION.test(value))
+    ) {
+      reportViolation(
+        `${args.type} "${args.name}": registers with curl without certificate verification (Rancher's ` +
+          "insecureNodeCommand); the node would fetch its agent and registration token from whoever answers.",
+      );
     }
   },
 });
@@ -571,6 +580,19 @@ export const [rancherTlsVerifiedPolicy, rancherTlsVerifiedProductionPolicy] = st
 interface NamespaceHardeningConfig {
   exemptNamespaces?: string[];
 }
+
+/**
+ * Namespaces that exist in every cluster. RKE2's CIS profile creates their same-namespace NetworkPolicy
+ * (`default-network-policy`) itself, so no resource of the stack carries it; the CIS profile policy is what
+ * guarantees it. Their default ServiceAccount patch is still the stack's and still checked. Equal to the
+ * program's `BUILTIN_NAMESPACES` (config/grammar.ts); test/policyPlans.test.ts keeps the two the same.
+ */
+export const PROFILE_HARDENED_NAMESPACES: readonly string[] = [
+  "default",
+  "kube-system",
+  "kube-public",
+  "kube-node-lease",
+];
 
 /**
  * The operator namespaces declared in the stack config (`hardened-rke2:hardening` → `namespaces[].name`).
@@ -763,7 +785,7 @@ export const namespaceHardeningPolicy: StackValidationPolicy = {
           anchor,
         );
       }
-      if (e.networkPolicyUrns.length === 0) {
+      if (e.networkPolicyUrns.length === 0 && !PROFILE_HARDENED_NAMESPACES.includes(name)) {
         reportViolation(
           `Namespace "${name}" (${origin}) has no NetworkPolicy selecting every pod (CIS 5.3.2)` +
             (e.partialNetworkPolicyUrns.length > 0 ? "; its NetworkPolicies select only some pods." : "."),

@@ -669,12 +669,13 @@ const SCOPED: ScopedPair[] = [
       {
         good: REGISTER,
         bad: command({ ...REGISTER.props, stdin: REGISTRATION.replace("curl -fL", "curl --insecure -fL") }),
-        message: /stdin runs curl without certificate verification/,
+        message: /registers with curl without certificate verification/,
       },
       {
-        good: REGISTER,
-        bad: command({ ...REGISTER.props, create: "curl -k -fL https://rancher/x | sh" }),
-        message: /create runs curl without certificate verification/,
+        // The program's own registration input: Rancher's command taken apart, one part a line.
+        good: command({ ...REGISTER.props, stdin: "server=https://rancher\ninsecure=false\ntoken=t\n" }),
+        bad: command({ ...REGISTER.props, stdin: "server=https://rancher\ninsecure=true\ntoken=t\n" }),
+        message: /registers with curl without certificate verification/,
       },
     ],
   },

@@ -19,6 +19,7 @@ import {
   TYPES,
   policies,
   POLICY_NAMES,
+  PROFILE_HARDENED_NAMESPACES,
 } from "../policy/policies";
 import { CONFIG_NAMESPACE } from "../config/problems";
 import { BUILTIN_NAMESPACES } from "../config/grammar";
@@ -154,20 +155,12 @@ async function planOf(file: StackFile): Promise<readonly RecordedResource[]> {
   return result.evaluation.resources;
 }
 
-/**
- * RKE2's CIS profile creates `default-network-policy` in the built-in namespaces when it starts; no resource of
- * the program does, so a pack that sees only resources has to be told (policy config `exemptNamespaces`).
- */
-const PROFILE_HARDENED = {
-  [POLICY_NAMES.namespaceHardening]: { exemptNamespaces: [...BUILTIN_NAMESPACES] },
-};
-
 describe("the policy pack on the program's own plans", () => {
   for (const stack of ["staging", "prod"]) {
     it(`${stack}: no mandatory violation`, async () => {
       const file = readStackFile(stackFilePath(PROJECT_DIR, stack), stack);
       const resources = await planOf(file);
-      const violations = await runPack(resources, file.raw.values, PROFILE_HARDENED);
+      const violations = await runPack(resources, file.raw.values);
       assert.deepEqual(
         violations.filter((v) => v.mandatory),
         [],
@@ -184,29 +177,25 @@ describe("the policy pack on the program's own plans", () => {
       .readFileSync(stackFilePath(PROJECT_DIR, "staging"), "utf8")
       .replace("profile: cis-1.6", "profile: none");
     const file = parseStackFile(text, path.join(PROJECT_DIR, "stacks", "Pulumi.profile-off.yaml"));
-    const violations = await runPack(await planOf(file), file.raw.values, PROFILE_HARDENED);
+    const violations = await runPack(await planOf(file), file.raw.values);
     const fired = violations.filter((v) => v.mandatory && v.policy === POLICY_NAMES.cisProfile);
     assert.equal(fired.length, 1, JSON.stringify(violations));
     assert.match(fired[0].message, /sets no CIS profile for all machines/);
   });
 
-  it(
-    "with the pack's default configuration, the built-in namespaces RKE2's profile hardens are not reported",
-    { todo: "policy/policies.ts reports them unless exemptNamespaces lists them (pipeline)" },
-    async () => {
-      const file = readStackFile(stackFilePath(PROJECT_DIR, "staging"), "staging");
-      const violations = await runPack(await planOf(file), file.raw.values);
-      assert.deepEqual(
-        violations.filter((v) => v.mandatory),
-        [],
-      );
-    },
-  );
+  it("with the pack's default configuration, the built-in namespaces RKE2's profile hardens are not reported", async () => {
+    const file = readStackFile(stackFilePath(PROJECT_DIR, "staging"), "staging");
+    const violations = await runPack(await planOf(file), file.raw.values);
+    assert.deepEqual(
+      violations.filter((v) => v.mandatory),
+      [],
+    );
+  });
 
   it("a namespace declared in the stack but hardened by no resource makes the namespace policy fire", async () => {
     const file = readStackFile(stackFilePath(PROJECT_DIR, "staging"), "staging");
     const resources = (await planOf(file)).filter((r) => !r.name.endsWith("-netpol-payments"));
-    const violations = await runPack(resources, file.raw.values, PROFILE_HARDENED);
+    const violations = await runPack(resources, file.raw.values);
     assert.deepEqual(
       violations.filter((v) => v.mandatory).map((v) => [v.policy, v.message]),
       [
@@ -221,6 +210,9 @@ describe("the policy pack on the program's own plans", () => {
 
 describe("the pack matches on the program's own constants", () => {
   it("CIS profiles", () => assert.deepEqual([...CIS_PROFILES], [...PROFILES]));
+
+  it("built-in namespaces", () =>
+    assert.deepEqual([...PROFILE_HARDENED_NAMESPACES].sort(), [...BUILTIN_NAMESPACES].sort()));
 
   it("project name", () => assert.equal(PROJECT_NAME, CONFIG_NAMESPACE));
 
