@@ -249,6 +249,21 @@ function readAgentEnvVars(v: Reader, value: unknown): ClusterModel["agentEnvVars
       allowEmpty: true,
       example: "http://proxy:3128",
     });
+    const expanded = envValue === undefined ? undefined : /["\\$`]/.exec(envValue);
+    if (expanded) {
+      // Rancher writes each variable into the registration command as NAME="value" (rancher/rancher, the
+      // cluster registration token's command formats), and the node's shell reads that command.
+      v.error(
+        `${path}.value`,
+        `Rancher puts this value between double quotes in the command every node runs, where ${JSON.stringify(expanded[0])} would be interpreted by the node's shell.`,
+        {
+          value: describeValue(envValue),
+          allowed: 'any text without ", \\, $ or a backquote',
+          fix: setCommand(`${path}.value`, "http://proxy.example.com:3128"),
+        },
+      );
+      return [];
+    }
     return name === undefined || envValue === undefined ? [] : [{ name, value: envValue }];
   });
 }

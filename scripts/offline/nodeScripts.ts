@@ -1,5 +1,5 @@
 import type { StackModel } from "../../config/model";
-import { type Evaluation, reveal } from "./engine";
+import { type Evaluation, UNKNOWN_TEXT, reveal } from "./engine";
 
 /** One script `pulumi up` runs on a node over SSH, summarised in a line a person can read. */
 export interface NodeScript {
@@ -61,11 +61,13 @@ export function nodeScripts(
       const steps = typeof create === "string" ? STEPS.exec(create)?.[1] : undefined;
       const stdin = r.inputs.stdin;
       const input =
-        typeof stdin === "string"
-          ? `; stdin: ${Buffer.byteLength(stdin)} bytes`
-          : stdin === undefined
-            ? ""
-            : "; stdin: secret";
+        stdin === UNKNOWN_TEXT
+          ? "; stdin: from Rancher, known after pulumi up"
+          : typeof stdin === "string"
+            ? `; stdin: ${Buffer.byteLength(stdin)} bytes`
+            : stdin === undefined
+              ? ""
+              : "; stdin: secret";
       return {
         node,
         target: proxy ? `${endpoint(connection)} via ${endpoint(proxy)}` : endpoint(connection),
