@@ -88,7 +88,7 @@ function planSpeed(): string[] {
   const npm = process.platform === "win32" ? "npm.cmd" : "npm";
   const plan = ["run", "-s", "plan", "--", "--stack", "staging"];
   const sdk = ["-e", 'require("@pulumi/pulumi")'];
-  seconds(npm, plan); // warm: tsx's transform cache and the file system cache
+  seconds(npm, plan); // warm: the bundle is built and the file system cache holds the SDK
   const planTimes: number[] = [];
   const sdkTimes: number[] = [];
   for (let i = 0; i < RUNS; i++) {
