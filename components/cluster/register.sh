@@ -25,6 +25,7 @@ umask 077
 state_dir=$root/etc/rancher/hardened-rke2
 marker=$state_dir/registered-cluster
 pending=$state_dir/registering-cluster
+registered_as=$state_dir/registered-as
 agent_config_dir=$root/etc/rancher/agent
 agent_var_dir=$root/var/lib/rancher/agent
 connection_info=$agent_var_dir/rancher2_connection_info.json
@@ -182,6 +183,15 @@ install_agent() {
     fail "Rancher's installer finished on $node_name but wrote no $agent_config_dir/config.yaml"
 }
 
+# registration_summary: the roles and labels this node registers with, as one line.
+registration_summary() {
+  local roles=()
+  if [ "$role_etcd" = true ]; then roles+=(etcd); fi
+  if [ "$role_controlplane" = true ]; then roles+=(controlplane); fi
+  if [ "$role_worker" = true ]; then roles+=(worker); fi
+  printf 'roles %s, labels %s' "$(IFS=,; printf '%s' "${roles[*]}")" "$(IFS=,; printf '%s' "${node_labels[*]:-none}")"
+}
+
 main() {
   local started=${EPOCHREALTIME:-} registered='' starting='' installed=false found='' elapsed=''
   [ "$EUID" -eq 0 ] || fail "this script must run as root"
@@ -205,6 +215,9 @@ main() {
   fi
   if [ "$registered" = "$cluster_id" ] && [ "$installed" = true ] && [ -n "$found" ]; then
     echo "registration: $node_name is registered to cluster $cluster_id; nothing to do"
+    if [ -f "$registered_as" ] && [ "$(<"$registered_as")" != "$(registration_summary)" ]; then
+      echo "hardened-rke2: warning: $node_name was registered as $(<"$registered_as"), the stack now says $(registration_summary); Rancher keeps the roles and labels a node registered with: delete the node from the cluster and uninstall it to register it again." >&2
+    fi
     return 0
   fi
 
@@ -216,6 +229,7 @@ main() {
   mkdir -p -- "$state_dir"
   write_atomic "$pending" "$cluster_id"
   install_agent
+  write_atomic "$registered_as" "$(registration_summary)"
   write_atomic "$marker" "$cluster_id"
   rm -f -- "$pending"
   if [ -n "$started" ] && [ -n "${EPOCHREALTIME:-}" ]; then
