@@ -168,6 +168,11 @@ install_agent() {
       CATTLE_AGENT_CONFIG_DIR="$agent_config_dir" CATTLE_AGENT_VAR_DIR="$agent_var_dir"
     if [ -f "$work/bundle.pem" ]; then export CURL_CA_BUNDLE="$work/bundle.pem"; fi
     export -f curl
+    # The installer's verify_downloader wants `command -v curl` to be an executable file; for a
+    # function it prints "curl", which the installer's working directory holds: a link to curl.
+    mkdir -- "$work/cwd"
+    ln -s -- "$(type -P curl)" "$work/cwd/curl"
+    cd -- "$work/cwd"
     exec timeout --kill-after=10 "$installer_timeout" bash "$work/install.sh"
   ) </dev/null 2>&1 | redact >"$log" || status=$?
   if [ "$status" -ne 0 ]; then
