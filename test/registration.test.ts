@@ -219,6 +219,22 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
     assert.equal(again.status, 0, again.stderr);
     assert.match(again.stdout, /is registered to cluster c-m-7q2xbk4d; nothing to do/);
     assert.equal(runs(root), 1, "the second run does not run the installer");
+    assert.equal(again.stderr, "");
+
+    const moved = renderRegistrationScript({
+      nodeName: "server-1",
+      roles: ["etcd", "controlplane", "worker"],
+      labels: { zone: "b" },
+      caCerts: pki.caPem,
+      root,
+    });
+    const third = await runBash(moved, input({ caCerts: pki.caPem }));
+    assert.equal(third.status, 0, third.stderr);
+    assert.equal(runs(root), 1, "a registered node is not registered again");
+    assert.match(
+      third.stderr,
+      /warning: server-1 was registered as roles etcd,controlplane, labels topology.kubernetes.io\/region=eu,zone=a, the stack now says roles etcd,controlplane,worker, labels zone=b; Rancher keeps/,
+    );
   });
 
   it("completes a registration interrupted after the agent was installed", async () => {

@@ -25,6 +25,7 @@ umask 077
 state_dir=$root/etc/rancher/hardened-rke2
 marker=$state_dir/registered-cluster
 pending=$state_dir/registering-cluster
+registered_as=$state_dir/registered-as
 agent_config_dir=$root/etc/rancher/agent
 agent_var_dir=$root/var/lib/rancher/agent
 connection_info=$agent_var_dir/rancher2_connection_info.json
@@ -167,6 +168,11 @@ install_agent() {
       CATTLE_AGENT_CONFIG_DIR="$agent_config_dir" CATTLE_AGENT_VAR_DIR="$agent_var_dir"
     if [ -f "$work/bundle.pem" ]; then export CURL_CA_BUNDLE="$work/bundle.pem"; fi
     export -f curl
+    # The installer's verify_downloader wants `command -v curl` to be an executable file; for a
+    # function it prints "curl", which the installer's working directory holds: a link to curl.
+    mkdir -- "$work/cwd"
+    ln -s -- "$(type -P curl)" "$work/cwd/curl"
+    cd -- "$work/cwd"
     exec timeout --kill-after=10 "$installer_timeout" bash "$work/install.sh"
   ) </dev/null 2>&1 | redact >"$log" || status=$?
   if [ "$status" -ne 0 ]; then
@@ -180,6 +186,15 @@ install_agent() {
   fi
   [ -f "$agent_config_dir/config.yaml" ] ||
     fail "Rancher's installer finished on $node_name but wrote no $agent_config_dir/config.yaml"
+}
+
+# registration_summary: the roles and labels this node registers with, as one line.
+registration_summary() {
+  local roles=()
+  if [ "$role_etcd" = true ]; then roles+=(etcd); fi
+  if [ "$role_controlplane" = true ]; then roles+=(controlplane); fi
+  if [ "$role_worker" = true ]; then roles+=(worker); fi
+  printf 'roles %s, labels %s' "$(IFS=,; printf '%s' "${roles[*]}")" "$(IFS=,; printf '%s' "${node_labels[*]:-none}")"
 }
 
 main() {
@@ -205,6 +220,9 @@ main() {
   fi
   if [ "$registered" = "$cluster_id" ] && [ "$installed" = true ] && [ -n "$found" ]; then
     echo "registration: $node_name is registered to cluster $cluster_id; nothing to do"
+    if [ -f "$registered_as" ] && [ "$(<"$registered_as")" != "$(registration_summary)" ]; then
+      echo "hardened-rke2: warning: $node_name was registered as $(<"$registered_as"), the stack now says $(registration_summary); Rancher keeps the roles and labels a node registered with: delete the node from the cluster and uninstall it to register it again." >&2
+    fi
     return 0
   fi
 
@@ -216,6 +234,7 @@ main() {
   mkdir -p -- "$state_dir"
   write_atomic "$pending" "$cluster_id"
   install_agent
+  write_atomic "$registered_as" "$(registration_summary)"
   write_atomic "$marker" "$cluster_id"
   rm -f -- "$pending"
   if [ -n "$started" ] && [ -n "${EPOCHREALTIME:-}" ]; then

@@ -27,7 +27,8 @@ main() {
       ran=$((ran + 1))
     fi
   done
-  rm -f -- "$root/etc/rancher/hardened-rke2/registered-cluster" "$root/etc/rancher/hardened-rke2/registering-cluster"
+  rm -f -- "$root/etc/rancher/hardened-rke2/registered-cluster" "$root/etc/rancher/hardened-rke2/registering-cluster" \
+    "$root/etc/rancher/hardened-rke2/registered-as"
   echo "uninstall: $node_name no longer runs RKE2 or the Rancher system agent ($ran uninstall script(s) run)"
 }
 

@@ -4,7 +4,8 @@
 # it, and records what it was given (never the token itself) for the tests to check:
 # - settings from the environment (CATTLE_SERVER, CATTLE_TOKEN, CATTLE_CA_CHECKSUM, CATTLE_ROLE_*,
 #   CATTLE_LABELS, CATTLE_NODE_NAME, CATTLE_AGENT_CONFIG_DIR, CATTLE_AGENT_VAR_DIR) or its arguments;
-# - refuses to run as anyone but root, and without a role, like the real one;
+# - refuses to run as anyone but root, without a role, or when `command -v curl` is not an executable
+#   file (verify_downloader), like the real one;
 # - with CATTLE_CA_CHECKSUM, downloads $CATTLE_SERVER/cacerts and exits 1 when its sha256 differs;
 # - a wrong token: the real installer retries /v3/connect/agent 4500 times, 5 s apart; so does this one;
 # - writes $CATTLE_AGENT_CONFIG_DIR/config.yaml (0600), then fetches the connection information from
@@ -35,6 +36,12 @@ while [ $# -gt 0 ]; do
 done
 
 [ "$(id -u)" = 0 ] || fatal "This script must run as root."
+# As the real one: curl must be an executable file.
+verify_downloader() {
+  cmd="$(command -v "$1")"
+  [ -n "$cmd" ] && [ -x "$cmd" ]
+}
+verify_downloader curl || fatal "can not find curl for downloading files"
 : "${CATTLE_ROLE_ETCD:=false}" "${CATTLE_ROLE_CONTROLPLANE:=false}" "${CATTLE_ROLE_WORKER:=false}"
 [ -n "${CATTLE_TOKEN:-}" ] || fatal "\$CATTLE_TOKEN was not set."
 [ -n "${CATTLE_SERVER:-}" ] || fatal "\$CATTLE_SERVER was not set"

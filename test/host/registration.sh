@@ -166,7 +166,7 @@ reg_checks_first() {
   expect_eq "$label: the cluster's agent variables arrive" "$(reg_record "$guest" http_proxy)" "http://proxy.example:3128"
   expect_eq "$label: marker names the cluster" \
     "$(gssh "$guest" root 'cat /etc/rancher/hardened-rke2/registered-cluster; ls /etc/rancher/hardened-rke2' </dev/null | tr '\n' ' ')" \
-    "c-m-regtest1 registered-cluster "
+    "c-m-regtest1 registered-as registered-cluster "
   expect_eq "$label: agent config written, root only" \
     "$(gssh "$guest" root 'stat -c "%a %U" /etc/rancher/agent /etc/rancher/agent/config.yaml' </dev/null | tr '\n' ' ')" \
     "700 root 600 root "
@@ -209,6 +209,7 @@ echo "-- R2. again: nothing to do"
 reg_run "$ra" root ok "R2. second registration as root"
 expect_eq "R2. exit 0" "$REG_RC" 0
 expect_match "R2. says nothing to do" "$REG_OUT" '^registration: node-1 is registered to cluster c-m-regtest1; nothing to do$'
+expect_eq "R2. and warns of nothing" "$REG_ERR" ""
 expect_eq "R2. the installer did not run again" "$(reg_runs "$ra")" 1
 
 echo "-- R3. the node is registered to another cluster"
@@ -224,7 +225,8 @@ reg_run "$ra" root ok "R4. re-run after the interruption"
 expect_eq "R4. exit 0" "$REG_RC" 0
 [ "$REG_RC" -eq 0 ] || reg_show
 expect_match "R4. completes it" "$REG_OUT" '^registration: completing the interrupted registration of node-1 to cluster c-m-regtest1$'
-expect_eq "R4. marker written, pending gone" "$(gssh "$ra" root 'ls /etc/rancher/hardened-rke2' </dev/null)" registered-cluster
+expect_eq "R4. marker written, pending gone" "$(gssh "$ra" root 'ls /etc/rancher/hardened-rke2' </dev/null | tr '\n' ' ')" \
+  "registered-as registered-cluster "
 pgids=("${GUEST_PID[$ra]}" "${GUEST_SOCAT[$ra]}")
 stop_guest "$ra"
 expect_eq "$ra: every guest process is gone" "$(guest_processes_left "${pgids[@]}")" ""
