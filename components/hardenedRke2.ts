@@ -9,6 +9,7 @@ import { renderAuditPolicy } from "./host/auditPolicy";
 import { HostPreparation } from "./host/hostPreparation";
 import { nodeCommand } from "./host/nodeCommand";
 import { renderRemoteCommand } from "./host/render";
+import { CisScan, type CisScanOutput } from "./scan/cisScan";
 
 /**
  * The whole program as one component, so other programs can import it: prepare every host, create the hardened
@@ -28,6 +29,8 @@ export class HardenedRke2 extends pulumi.ComponentResource {
   public readonly kubeconfig: pulumi.Output<string>;
   public readonly hostPreparations: readonly HostPreparation[];
   public readonly registrations: readonly NodeRegistration[];
+  /** The CIS scan: profile, schedule and, once it ran, its counts (pass, fail, warn, skip, …). */
+  public readonly cisScan: pulumi.Output<CisScanOutput>;
 
   constructor(name: string, model: StackModel, opts?: pulumi.ComponentResourceOptions) {
     super("hardened-rke2:index:HardenedRke2", name, {}, opts);
@@ -69,6 +72,7 @@ export class HardenedRke2 extends pulumi.ComponentResource {
             node,
             clusterV1Id: hardened.clusterV1Id,
             registrationCommand: hardened.registrationCommand,
+            caCerts: model.rancher.caCerts,
             // Never on removal: uninstalling is lifecycle.decommissionNodes' (config/lifecycle.ts).
             uninstallOnDestroy: false,
           },
@@ -102,16 +106,29 @@ export class HardenedRke2 extends pulumi.ComponentResource {
       );
     }
 
-    new PostInstallHardening(
+    const postInstall = new PostInstallHardening(
       `${cluster.name}-hardening`,
       { hardening, provider: readiness.kubernetesProvider, deletionProtection: lifecycle.deletionProtection },
       { parent: this, dependsOn: [readiness] },
     );
-    new AuditPolicyRollout(
+    const auditRollout = new AuditPolicyRollout(
       `${cluster.name}-audit-policy`,
       { nodes, auditPolicyYaml, formerNames: lifecycle.renamedNodes },
       { parent: this, dependsOn: [readiness] },
     );
+    // The scan judges the finished hardening: after the post-install steps and the audit policy roll-out.
+    const scan = model.scan.enabled
+      ? new CisScan(
+          `${cluster.name}-cis-scan`,
+          {
+            scan: model.scan,
+            clusterV1Id: hardened.clusterV1Id,
+            rancherProvider: hardened.provider,
+            kubernetesProvider: readiness.kubernetesProvider,
+          },
+          { parent: this, dependsOn: [readiness, postInstall, auditRollout] },
+        )
+      : undefined;
 
     this.clusterV1Id = hardened.clusterV1Id;
     this.clusterName = hardened.cluster.name;
@@ -119,7 +136,9 @@ export class HardenedRke2 extends pulumi.ComponentResource {
     this.kubeconfig = readiness.kubeconfig;
     this.hostPreparations = hostPreparations;
     this.registrations = registrations;
+    this.cisScan = scan ? scan.output : pulumi.output({ enabled: false });
     this.registerOutputs({
+      cisScan: this.cisScan,
       clusterV1Id: this.clusterV1Id,
       clusterName: this.clusterName,
       profile: this.profile,

@@ -1,6 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import type { StackModel } from "../config/model";
 import { HardenedRke2 } from "./hardenedRke2";
+import type { CisScanOutput } from "./scan/cisScan";
 
 /** What `pulumi stack output` shows. */
 export interface StackOutputs {
@@ -12,6 +13,8 @@ export interface StackOutputs {
   readonly profile: string;
   /** Admin kubeconfig (secret): `pulumi stack output --show-secrets kubeconfig`. */
   readonly kubeconfig: pulumi.Output<string>;
+  /** The CIS scan: `{enabled, profile, schedule, toleratedFailures}` and, after a run, `{pass, fail, warn, skip, notApplicable, total}`. */
+  readonly cisScan: pulumi.Output<CisScanOutput>;
 }
 
 /** Builds the whole stack from a validated model and returns its outputs; `index.ts` exports them. */
@@ -22,5 +25,6 @@ export function defineStack(stack: string, model: StackModel): StackOutputs {
     clusterName: app.clusterName,
     profile: app.profile,
     kubeconfig: app.kubeconfig,
+    cisScan: app.cisScan,
   };
 }

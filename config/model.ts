@@ -10,6 +10,8 @@ export interface StackModel {
   readonly nodes: readonly NodeModel[];
   readonly hardening: HardeningModel;
   readonly lifecycle: LifecycleModel;
+  /** Rancher's CIS scan of the cluster (config/scan.ts). */
+  readonly scan: ScanModel;
 }
 
 /** What later `pulumi up`s may remove or rename (`hardened-rke2:lifecycle`, read by `config/lifecycle.ts`). */
@@ -249,4 +251,34 @@ export interface HardeningModel {
 /** A node is a server (runs rke2-server) when it has the etcd or the control-plane role. */
 export function isServer(node: Pick<NodeModel, "roles">): boolean {
   return node.roles.includes("etcd") || node.roles.includes("controlplane");
+}
+
+/** The API group of Rancher's scan app: `cis.cattle.io` up to Rancher 2.11, `compliance.cattle.io` from 2.12. */
+export type ScanApiGroup = "cis.cattle.io" | "compliance.cattle.io";
+
+/** Rancher's CIS scan: its app, and a scheduled ClusterScan after the post-install hardening. */
+export interface ScanModel {
+  /** @default true */
+  readonly enabled: boolean;
+  /** The Rancher version (`MAJOR.MINOR`) the stack talks to; it decides the app. @default "2.11" */
+  readonly rancherVersion: string;
+  readonly apiGroup: ScanApiGroup;
+  /** `rancher-cis-benchmark` (Rancher ≤ 2.11) or `rancher-compliance` (2.12+), from the `rancher-charts` repository. */
+  readonly chartName: string;
+  /** The chart holding the CRDs, installed first (`<chartName>-crd`). */
+  readonly crdChartName: string;
+  /** Namespace the app's operator runs in. */
+  readonly namespace: string;
+  /** Chart version; Rancher picks the newest one for its version when absent. */
+  readonly chartVersion?: string;
+  /** The ClusterScanProfile: chosen by Kubernetes version and RKE2 profile unless the stack names one. */
+  readonly profile: string;
+  /** Cron schedule of the scan (the operator's own default: "0 0 * * *"). */
+  readonly schedule: string;
+  /** Reports kept. @default 3 */
+  readonly retentionCount: number;
+  /** Failed checks that `pulumi up` tolerates before it fails. @default 0 */
+  readonly toleratedFailures: number;
+  /** How long `pulumi up` waits for the scan's first run. @default 1800 */
+  readonly timeoutSeconds: number;
 }

@@ -7,6 +7,7 @@ import { readHardening } from "./readers/hardening";
 import { checkClusterShape, readNodes } from "./readers/nodes";
 import { readLifecycle } from "./lifecycle";
 import { type RawStackConfig, readRancher } from "./readers/secrets";
+import { readScanConfig } from "./scan";
 
 export { type RawStackConfig, SECRET_ENV_FALLBACKS } from "./readers/secrets";
 export { SEED_DEFAULTS, DEFAULT_PSA_TEMPLATE } from "./readers/cluster";
@@ -29,6 +30,7 @@ export const TOP_LEVEL_KEYS = [
   "nodeSshPrivateKeys",
   "hardening",
   "lifecycle",
+  "scan",
 ] as const;
 
 /**
@@ -49,6 +51,7 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
   const cluster = readCluster(v, raw.values.cluster);
   const hardening = readHardening(v, raw.values.hardening);
   const nodes = readNodes(v, raw);
+  const scan = readScanConfig(v, raw.values.scan, cluster);
 
   if (cluster && nodes) checkClusterShape(v, nodes);
   if (cluster && hardening && !cluster.profile && hardening.reconciler.enabled) {
@@ -60,11 +63,11 @@ export function validateStackConfig(raw: RawStackConfig): ValidationResult {
 
   const lifecycle = readLifecycle(problems, raw.values.lifecycle, nodes, cluster);
 
-  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening) {
+  if (problems.hasErrors || !rancher || !cluster || !nodes || !hardening || !scan) {
     return { problems: problems.problems };
   }
   return {
-    model: deepFreeze({ rancher, cluster, nodes, hardening, lifecycle }),
+    model: deepFreeze({ rancher, cluster, nodes, hardening, scan, lifecycle }),
     problems: problems.problems,
   };
 }

@@ -6,8 +6,8 @@ import * as YAML from "yaml";
 import { validateStackConfig } from "../config/validate";
 import { SEED_FIELD_MAPPINGS, readPath } from "../components/cluster/seedMapping";
 import { PSACT_APISERVER_ARG, clusterSpecFor } from "../components/cluster/spec";
-import { renderRegistrationScript, roleFlags } from "../components/cluster/registration";
-import { shellcheck } from "./shellcheck";
+import { renderRegistrationScript } from "../components/cluster/registration";
+import { renderRemoteCommand } from "../components/host/render";
 import {
   PROJECT_DIR,
   TEST_TOKEN,
@@ -216,11 +216,12 @@ describe("cluster wiring under the engine", () => {
     assert.equal(plan.ofType(TYPES.clusterSync)[0].provider, provider.urn);
   });
 
-  it("registers each node after its host preparation and the cluster, with its role flags, as a secret", async () => {
+  it("registers each node after its host preparation and the cluster; Rancher's values travel as a secret on stdin", async () => {
     const plan = await runProgram(rawConfig(seedStackValues()));
     const model = validateStackConfig(rawConfig(seedStackValues())).model!;
     const registrations = plan.ofType(TYPES.command).filter((c) => c.name.endsWith("-register"));
     assert.equal(registrations.length, model.nodes.length);
+    const [cluster] = plan.ofType(TYPES.cluster);
     for (const node of model.nodes) {
       const name = `${node.name}-register`;
       const deps = plan.dependenciesOf(name);
@@ -236,14 +237,20 @@ describe("cluster wiring under the engine", () => {
         );
       }
       const registration = plan.named(name);
-      assert.ok(isSecret(registration.inputs.stdin), "the registration command travels as a secret");
-      assert.match(String(input(registration, "stdin")), /--token mocktoken/);
-      assert.ok(
-        !String(input(registration, "create")).includes("mocktoken"),
-        "the token never sits in the script",
+      assert.ok(isSecret(registration.inputs.stdin), "Rancher's values travel as a secret");
+      assert.ok(cluster, "the cluster is registered");
+      const stdin = String(input(registration, "stdin"));
+      assert.match(stdin, /^cluster_id=c-m-[bcdfghjklmnpqrstvwxz2456789]{8}$/m);
+      assert.match(stdin, /^token=[bcdfghjklmnpqrstvwxz2456789]{54}$/m);
+      const token = /^token=(.*)$/m.exec(stdin)![1];
+      assert.ok(!String(input(registration, "create")).includes(token), "the token never sits in the script");
+      assert.equal(
+        input(registration, "create"),
+        renderRemoteCommand(
+          renderRegistrationScript({ nodeName: node.name, roles: node.roles, labels: node.labels }),
+        ),
+        "the script is the node's, with its roles and labels, and nothing Rancher decides",
       );
-      for (const flag of roleFlags(node.roles))
-        assert.ok(String(input(registration, "create")).includes(flag));
       assert.ok(isSecret(registration.inputs.connection));
       assert.equal(registration.inputs.delete, undefined, "destroy leaves nodes untouched by default");
     }
@@ -251,16 +258,25 @@ describe("cluster wiring under the engine", () => {
 
   it("uses insecureNodeCommand only when Rancher's certificate is self-signed", async () => {
     const secure = await runProgram(rawConfig(seedStackValues()));
-    assert.doesNotMatch(String(input(secure.named("server-1-register"), "stdin")), /--insecure/);
+    assert.match(String(input(secure.named("server-1-register"), "stdin")), /^insecure=false$/m);
     const insecure = await runProgram(
       seedWith((v) => (v.rancher = { apiUrl: "https://rancher.lab", insecure: true })),
     );
-    assert.match(String(input(insecure.named("server-1-register"), "stdin")), /curl --insecure/);
+    assert.match(String(input(insecure.named("server-1-register"), "stdin")), /^insecure=true$/m);
     assert.equal(
       input(insecure.ofType(TYPES.rancherProvider)[0], "insecure"),
       "true",
       "providers take their inputs as strings",
     );
+  });
+
+  it("rancher.caCerts reaches the nodes' script, and Rancher's checksum of it their stdin", async () => {
+    const caCerts = "-----BEGIN CERTIFICATE-----\nMIIBstandin\n-----END CERTIFICATE-----\n";
+    const plan = await runProgram(seedWith((v) => (v.rancher = { apiUrl: "https://rancher.corp", caCerts })));
+    const registration = plan.named("agent-1-register");
+    assert.ok(String(input(registration, "create")).includes("MIIBstandin"));
+    assert.match(String(input(registration, "stdin")), /^ca_checksum=[0-9a-f]{64}$/m);
+    assert.match(String(input(registration, "stdin")), /^server=https:\/\/rancher\.corp$/m);
   });
 
   it("never uninstalls on removal, even with uninstallNodesOnDestroy: only decommissioned nodes (test/dayTwo)", async () => {
@@ -289,25 +305,5 @@ describe("cluster wiring under the engine", () => {
     assert.equal(outputs.clusterName, "seed");
     assert.equal(outputs.profile, "cis-1.6");
     assert.ok(isSecret(outputs.kubeconfig));
-  });
-});
-
-describe("registration script", () => {
-  const script = renderRegistrationScript({
-    nodeName: "server-1",
-    clusterId: "c-m-abc",
-    roles: ["etcd", "controlplane"],
-    labels: { zone: "a b" },
-  });
-
-  it("is shellcheck-clean", () => shellcheck(script));
-
-  it("is idempotent and refuses a node registered elsewhere", () => {
-    assert.match(script, /already registered to cluster \$cluster_id; nothing to do/);
-    assert.match(script, /is registered to cluster \$registered, not \$cluster_id/);
-    assert.ok(
-      script.includes("flags=('--etcd' '--controlplane' '--node-name' 'server-1' '--label' 'zone=a b')"),
-    );
-    assert.ok(script.includes("cluster_id='c-m-abc'"));
   });
 });

@@ -101,7 +101,10 @@ export class Plan {
 
 /** Runs the real program for a raw configuration under the offline engine. */
 export async function runProgram(raw: RawStackConfig, stack = "test"): Promise<Plan> {
-  const evaluation = await evaluate(() => ({ ...defineStack(stack, loadStackModel(raw)) }), { stack });
+  const evaluation = await evaluate(() => ({ ...defineStack(stack, loadStackModel(raw)) }), {
+    stack,
+    mode: "up",
+  });
   return new Plan(evaluation);
 }
 

@@ -621,9 +621,9 @@ void describe("renderReconcilerScript", () => {
     const script = renderReconcilerScript(
       reconcilerModel({ excludeNamespaces: ["a", "b"], networkPolicySelector: "team in (x, y),!legacy" }),
     );
-    assert.match(script, /^EXCLUDE=' a b '$/m);
-    assert.match(script, /^SELECTOR='team in \(x, y\),!legacy'$/m);
-    const policyLine = /^POLICY='(.*)'$/m.exec(script);
+    assert.match(script, /^exclude=' a b '$/m);
+    assert.match(script, /^selector='team in \(x, y\),!legacy'$/m);
+    const policyLine = /^policy='(.*)'$/m.exec(script);
     assert.ok(policyLine?.[1]);
     const policy = JSON.parse(policyLine[1]) as object;
     new NetworkPolicy(policy).validate();
@@ -633,15 +633,29 @@ void describe("renderReconcilerScript", () => {
     });
   });
 
-  void it("leaves NetworkPolicies out entirely when the selector is empty", () => {
+  void it("reads and creates no NetworkPolicy when the selector is empty (run against a fake kubectl)", () => {
     const script = renderReconcilerScript(reconcilerModel({ networkPolicySelector: "" }));
-    const code = script
-      .split("\n")
-      .filter((line) => !line.trimStart().startsWith("#"))
-      .join("\n");
-    assert.doesNotMatch(code, /networkpolic/i);
-    assert.doesNotMatch(code, /--selector|SELECTOR|POLICY/);
-    assert.match(code, /kubectl patch serviceaccount default/);
+    const cluster = new FakeCluster({
+      namespaces: ["shop", "billing"],
+      selected: ["shop", "billing"],
+      serviceAccounts: { shop: "true", billing: "false" },
+      policies: [],
+    });
+    try {
+      const run = cluster.run(SHELLS[0] ?? "sh", script);
+      assert.equal(run.status, 0, run.stderr);
+      assert.deepEqual(lines(run.stdout), [
+        "serviceaccount shop/default: automountServiceAccountToken true -> false",
+      ]);
+      assert.deepEqual(
+        cluster.calls().filter((c) => /networkpolic|--selector/i.test(c)),
+        [],
+        "no policy call, no selected-namespace listing",
+      );
+      assert.equal(cluster.policy("shop"), undefined);
+    } finally {
+      cluster.dispose();
+    }
   });
 
   for (const shell of SHELLS) {

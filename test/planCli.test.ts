@@ -165,7 +165,8 @@ describe("npm run plan: formats", () => {
 describe("npm run plan --format md with hostile configured values", () => {
   it("no value opens or closes a fence, a fold or a table cell", () => {
     const staging = fs.readFileSync(path.join(PROJECT_DIR, "stacks", "Pulumi.staging.yaml"), "utf8");
-    const hostileValue = "a | b\n```\n</details>\n  ```` | c";
+    // One line: the configuration refuses control characters (newlines included) outside PEM bundles.
+    const hostileValue = "```` a | b </details> ``` | c <details>";
     const document = YAML.parse(staging) as { config: Record<string, { annotations?: unknown }> };
     document.config["hardened-rke2:cluster"].annotations = { "example.com/note": hostileValue };
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-plan-")), "Pulumi.hostile.yaml");

@@ -1,113 +1,89 @@
 import * as command from "@pulumi/command";
 import * as pulumi from "@pulumi/pulumi";
 import type { NodeModel, NodeRole } from "../../config/model";
-import { renderRemoteCommand, shellQuote } from "../host/render";
-import { childAliases, inheritedDependsOn } from "../options";
+import { renderRemoteCommand } from "../host/render";
 import { NO_OP_UPDATE } from "../host/nodeCommand";
+import { childAliases, inheritedDependsOn } from "../options";
+import { renderScript } from "../shell/script";
 import { sshConnection } from "../ssh";
+import { parseRegistrationCommand, renderRegistrationInput } from "./registrationCommand";
 
 /** Marker the registration leaves on a node: which Rancher cluster (v1 id) this stack registered it to. */
 export const REGISTRATION_MARKER = "/etc/rancher/hardened-rke2/registered-cluster";
+/** Marker of a registration under way: names the cluster while Rancher's installer runs. */
+export const REGISTRATION_PENDING_MARKER = "/etc/rancher/hardened-rke2/registering-cluster";
+/** The installer's output on the node (root only, token redacted). */
 export const REGISTRATION_LOG = "/var/log/hardened-rke2-registration.log";
+/**
+ * How long Rancher's installer may run. It retries for hours (4500 times, 5 s apart) when the token is
+ * wrong or Rancher cannot be reached; a bounded run fails with its last lines instead of hanging `pulumi up`.
+ */
+export const DEFAULT_INSTALLER_TIMEOUT_SECONDS = 900;
 
-export function roleFlags(roles: readonly NodeRole[]): string[] {
-  // Rancher's installer takes the flags in this order in its own UI; keeping it makes commands comparable.
-  return (["etcd", "controlplane", "worker"] as const)
-    .filter((role) => roles.includes(role))
-    .map((role) => `--${role}`);
-}
+const REGISTER_SH = "components/cluster/register.sh";
+const UNINSTALL_SH = "components/cluster/uninstall.sh";
 
 export interface RegistrationScriptOptions {
   readonly nodeName: string;
-  /** The Rancher (v1) id of the cluster the node joins. */
-  readonly clusterId: string;
   readonly roles: readonly NodeRole[];
+  /** Kubernetes labels of the node, passed to Rancher's installer (`CATTLE_LABELS`). */
   readonly labels: Readonly<Record<string, string>>;
+  /** PEM bundle of the CA that signed Rancher's certificate (`rancher.caCerts`); verifies the download. */
+  readonly caCerts?: string;
+  /** @default DEFAULT_INSTALLER_TIMEOUT_SECONDS */
+  readonly installerTimeoutSeconds?: number;
+  /** Directory every path of the script is under; only tests set it. @default "" (the node's root) */
+  readonly root?: string;
 }
 
 /**
- * The script that registers a node with Rancher, run as root with Rancher's registration command on stdin (the
- * command embeds the cluster's registration token, so it never appears in the script, the plan or the logs).
- * Idempotent: a node this stack already registered to the same
- * cluster is left alone; a node registered elsewhere is an error naming the node.
+ * The script that registers a node with Rancher (components/cluster/register.sh), run as root with Rancher's
+ * values, the token among them, on standard input ({@link renderRegistrationInput}). It knows nothing that
+ * Rancher decides, so it is the same before and after `pulumi up`, and a plan shows it whole.
  */
 export function renderRegistrationScript(options: RegistrationScriptOptions): string {
-  const flags = [
-    ...roleFlags(options.roles),
-    "--node-name",
-    options.nodeName,
-    ...Object.entries(options.labels)
+  return renderScript(REGISTER_SH, {
+    node_name: options.nodeName,
+    role_etcd: options.roles.includes("etcd"),
+    role_controlplane: options.roles.includes("controlplane"),
+    role_worker: options.roles.includes("worker"),
+    node_labels: Object.entries(options.labels)
       .sort(([a], [b]) => a.localeCompare(b))
-      .flatMap(([key, value]) => ["--label", `${key}=${value}`]),
-  ];
-  return `#!/usr/bin/env bash
-set -euo pipefail
-
-node_name=${shellQuote(options.nodeName)}
-cluster_id=${shellQuote(options.clusterId)}
-marker=${shellQuote(REGISTRATION_MARKER)}
-log=${shellQuote(REGISTRATION_LOG)}
-flags=(${flags.map(shellQuote).join(" ")})
-
-if [ -f "$marker" ]; then
-  registered=$(cat "$marker")
-  if [ "$registered" = "$cluster_id" ]; then
-    echo "registration: $node_name is already registered to cluster $cluster_id; nothing to do"
-    exit 0
-  fi
-  echo "error: node $node_name is registered to cluster $registered, not $cluster_id. Remove it from that cluster and run its uninstall scripts first, or take the node out of this stack." >&2
-  exit 1
-fi
-if [ -e /etc/rancher/agent/config.yaml ] || [ -x /usr/local/bin/rancher-system-agent ]; then
-  echo "error: node $node_name already runs rancher-system-agent for a registration this stack did not make. Uninstall it (rancher-system-agent-uninstall.sh) or take the node out of this stack." >&2
-  exit 1
-fi
-
-registration_command=$(cat)
-if [ -z "$registration_command" ]; then
-  echo "error: no registration command arrived on stdin for $node_name" >&2
-  exit 1
-fi
-# Rancher's command pipes its installer into 'sudo sh'; this script already runs as root, and sudo may be absent.
-registration_command=\${registration_command//| sudo sh/| sh}
-
-umask 077
-started=$(date +%s)
-if ! bash -c "$registration_command $(printf '%q ' "\${flags[@]}")" >"$log" 2>&1; then
-  echo "error: registering $node_name failed; the installer's last lines (full log: $log on the node):" >&2
-  tail -n 20 "$log" | sed -E 's/(token[= ]+)[A-Za-z0-9]+/\\1[redacted]/g' >&2
-  exit 1
-fi
-mkdir -p "$(dirname "$marker")"
-printf '%s\\n' "$cluster_id" >"$marker.tmp"
-mv -f "$marker.tmp" "$marker"
-echo "registration: $node_name registered to cluster $cluster_id as \${flags[*]} in $(($(date +%s) - started))s"
-`;
+      .map(([key, value]) => `${key}=${value}`),
+    ca_certs: options.caCerts ?? "",
+    installer_timeout: options.installerTimeoutSeconds ?? DEFAULT_INSTALLER_TIMEOUT_SECONDS,
+    root: options.root ?? "",
+  });
 }
 
-/** Runs RKE2's and the system agent's own uninstall scripts; for `pulumi destroy` when the stack asks for it. */
-export function renderUninstallScript(nodeName: string): string {
-  return `#!/usr/bin/env bash
-set -euo pipefail
+/** Runs RKE2's and the system agent's own uninstall scripts (components/cluster/uninstall.sh). */
+export function renderUninstallScript(nodeName: string, root = ""): string {
+  return renderScript(UNINSTALL_SH, { node_name: nodeName, root });
+}
 
-node_name=${shellQuote(nodeName)}
-for script in /usr/local/bin/rancher-system-agent-uninstall.sh /usr/local/bin/rke2-uninstall.sh /opt/rke2/bin/rke2-uninstall.sh; do
-  if [ -x "$script" ]; then
-    echo "uninstall: running $script on $node_name"
-    "$script"
-  fi
-done
-rm -f ${shellQuote(REGISTRATION_MARKER)}
-echo "uninstall: $node_name no longer runs RKE2 or the Rancher system agent"
-`;
+/**
+ * The registration script's standard input from Rancher's outputs.
+ * @throws when Rancher's command has a format this program does not know; the message never holds the command.
+ */
+export function registrationInput(clusterId: string, registrationCommand: string): string {
+  const parsed = parseRegistrationCommand(registrationCommand);
+  if ("error" in parsed) {
+    throw new Error(
+      `Rancher's registration command for cluster ${clusterId} has a format this program does not know: ${parsed.error}. ` +
+        "Please report it with your Rancher version.",
+    );
+  }
+  return renderRegistrationInput(clusterId, parsed);
 }
 
 export interface NodeRegistrationArgs {
   readonly node: NodeModel;
-  /** The Rancher (v1) id of the cluster, e.g. `c-m-abcd1234`. */
+  /** The Rancher (v1) id of the cluster, e.g. `c-m-7q2xbk4d`. */
   readonly clusterV1Id: pulumi.Input<string>;
   /** Rancher's registration command (`nodeCommand` or `insecureNodeCommand`); kept secret. */
   readonly registrationCommand: pulumi.Input<string>;
+  /** PEM bundle of the CA that signed Rancher's certificate (`rancher.caCerts`). */
+  readonly caCerts?: string;
   /**
    * Run the uninstall scripts on `pulumi destroy`; otherwise destroying the stack leaves the node untouched.
    * @default false
@@ -122,21 +98,22 @@ export class NodeRegistration extends pulumi.ComponentResource {
   constructor(name: string, args: NodeRegistrationArgs, opts?: pulumi.ComponentResourceOptions) {
     super("hardened-rke2:cluster:NodeRegistration", name, {}, opts);
     const { node } = args;
+    const input = pulumi
+      .all([args.clusterV1Id, args.registrationCommand])
+      .apply(([clusterId, registrationCommand]) => registrationInput(clusterId, registrationCommand));
     this.command = new command.remote.Command(
       name,
       {
         connection: sshConnection(node),
-        create: pulumi.output(args.clusterV1Id).apply((clusterId) =>
-          renderRemoteCommand(
-            renderRegistrationScript({
-              nodeName: node.name,
-              clusterId,
-              roles: node.roles,
-              labels: node.labels,
-            }),
-          ),
+        create: renderRemoteCommand(
+          renderRegistrationScript({
+            nodeName: node.name,
+            roles: node.roles,
+            labels: node.labels,
+            caCerts: args.caCerts,
+          }),
         ),
-        stdin: pulumi.secret(args.registrationCommand),
+        stdin: pulumi.secret(input),
         // Day two (components/host/nodeCommand.ts): registering again is needed only for another cluster; a node
         // already registered to this one is a no-op, so nothing else (connection, token, script) runs create again.
         update: NO_OP_UPDATE,
@@ -144,7 +121,13 @@ export class NodeRegistration extends pulumi.ComponentResource {
         ...(args.uninstallOnDestroy ? { delete: renderRemoteCommand(renderUninstallScript(node.name)) } : {}),
         logging: "stdoutAndStderr",
       },
-      { parent: this, dependsOn: inheritedDependsOn(opts), ...childAliases(name, name, opts) },
+      // The script redacts the token from everything it prints; the state keeps the output secret anyway.
+      {
+        parent: this,
+        dependsOn: inheritedDependsOn(opts),
+        additionalSecretOutputs: ["stdout", "stderr"],
+        ...childAliases(name, name, opts),
+      },
     );
     this.registerOutputs({ stdout: this.command.stdout });
   }

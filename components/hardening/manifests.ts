@@ -23,7 +23,10 @@ import {
   parseImageReference,
   parseLabelSelector,
 } from "../../config/grammar";
-import { shellQuote } from "../shell/script";
+import { renderScript } from "../shell/script";
+
+/** The reconciler's fixed script; {@link renderReconcilerScript} adds the values. */
+const RECONCILER_SH = "components/hardening/reconciler.sh";
 
 // Defined in config/ (the one gate), re-exported for the library's users.
 export { BUILTIN_NAMESPACES, DEFAULT_RECONCILER_IMAGE };
@@ -406,14 +409,16 @@ function checkReconcilerModel(model: ReconcilerModel): { selector: string } {
 }
 
 /**
- * The reconciler's shell script (POSIX sh, kubectl only, shellcheck-clean with `-s sh`).
+ * The reconciler's shell script: components/hardening/reconciler.sh (POSIX sh, kubectl only) with the
+ * model's values.
  *
  * - Every Active namespace not in `excludeNamespaces`: if its `default` ServiceAccount does not have
  *   `automountServiceAccountToken: false`, patch it.
  * - Every Active namespace matching `networkPolicySelector` (independent of the exclusions, which are
  *   about the ServiceAccount only): if it has no `default-network-policy`, create the same-namespace
  *   policy. An existing one, RKE2's or one the program manages with extra sources, is left as it is.
- *   An empty selector selects nothing: the step is left out of the script (and its RBAC out of the role).
+ *   An empty selector selects nothing: the script reads and creates no policy (and the role has no rule
+ *   for them).
  *
  * Idempotent: one stdout line per change, nothing when there is nothing to do. Errors go to stderr, the
  * run carries on with the next namespace, and exits 1 at the end so the Job shows as failed. A namespace
@@ -421,119 +426,12 @@ function checkReconcilerModel(model: ReconcilerModel): { selector: string } {
  */
 export function renderReconcilerScript(model: ReconcilerModel): string {
   const { selector } = checkReconcilerModel(model);
-  const exclude = model.excludeNamespaces.length === 0 ? " " : ` ${model.excludeNamespaces.join(" ")} `;
-  const lines = [
-    "#!/bin/sh",
-    "# CIS reconciler rendered by hardened-rke2 (components/hardening/manifests.ts). Keeps CIS 5.1.5",
-    "# (no token automount on default ServiceAccounts) and, where a selector asks for it, 5.3.2",
-    "# (same-namespace network policy) true in namespaces created after `pulumi up`. Prints one line",
-    "# per change and nothing otherwise.",
-    "set -eu",
-    "",
-    "# Namespaces whose default ServiceAccount is left alone (space-separated, space-padded).",
-    `EXCLUDE=${shellQuote(exclude)}`,
-  ];
-  if (selector !== "") {
-    const body = renderPolicyBody([{ podSelector: {} }]);
-    lines.push(
-      "# Namespaces matching this label selector get the same-namespace NetworkPolicy.",
-      `SELECTOR=${shellQuote(selector)}`,
-      `POLICY_NAME=${shellQuote(SAME_NAMESPACE_POLICY_NAME)}`,
-      `POLICY=${shellQuote(JSON.stringify(body))}`,
-    );
-  }
-  lines.push(
-    "",
-    "failures=0",
-    "",
-    "fail() {",
-    '  echo "error: $*" >&2',
-    "  failures=$((failures + 1))",
-    "}",
-    "",
-    "ensure_default_sa() {",
-    "  ns=$1",
-    '  if ! state=$(kubectl get serviceaccount default --namespace "$ns" --ignore-not-found \\',
-    "    --output 'jsonpath={.metadata.name}:{.automountServiceAccountToken}'); then",
-    '    fail "namespace $ns: cannot read ServiceAccount default"',
-    "    return 0",
-    "  fi",
-    '  case "$state" in',
-    "    '' | default:false) return 0 ;;",
-    "  esac",
-    "  was=${state#default:}",
-    '  if kubectl patch serviceaccount default --namespace "$ns" --type merge \\',
-    "    --patch '{\"automountServiceAccountToken\":false}' >/dev/null; then",
-    '    echo "serviceaccount $ns/default: automountServiceAccountToken ${was:-unset} -> false"',
-    "  else",
-    '    fail "namespace $ns: cannot patch ServiceAccount default"',
-    "  fi",
-    "}",
-  );
-  if (selector !== "") {
-    lines.push(
-      "",
-      "ensure_policy() {",
-      "  ns=$1",
-      '  if ! found=$(kubectl get networkpolicy "$POLICY_NAME" --namespace "$ns" --ignore-not-found --output name); then',
-      '    fail "namespace $ns: cannot read NetworkPolicy $POLICY_NAME"',
-      "    return 0",
-      "  fi",
-      '  if [ -n "$found" ]; then',
-      "    return 0",
-      "  fi",
-      '  if printf \'%s\\n\' "$POLICY" | kubectl create --namespace "$ns" --filename - >/dev/null; then',
-      '    echo "networkpolicy $ns/$POLICY_NAME: created"',
-      "  else",
-      '    fail "namespace $ns: cannot create NetworkPolicy $POLICY_NAME"',
-      "  fi",
-      "}",
-    );
-  }
-  const listActive = "kubectl get namespaces --field-selector status.phase=Active";
-  const namesOnly = "--output 'jsonpath={range .items[*]}{.metadata.name}{\"\\n\"}{end}'";
-  lines.push(
-    "",
-    `if ! namespaces=$(${listActive} \\`,
-    `  ${namesOnly}); then`,
-    "  echo 'error: cannot list namespaces' >&2",
-    "  exit 1",
-    "fi",
-    "while IFS= read -r ns; do",
-    '  [ -n "$ns" ] || continue',
-    '  case "$EXCLUDE" in',
-    '    *" $ns "*) continue ;;',
-    "  esac",
-    '  ensure_default_sa "$ns"',
-    "done <<EOF",
-    "$namespaces",
-    "EOF",
-  );
-  if (selector !== "") {
-    lines.push(
-      "",
-      `if ! selected=$(${listActive} --selector "$SELECTOR" \\`,
-      `  ${namesOnly}); then`,
-      '  echo "error: cannot list namespaces matching $SELECTOR" >&2',
-      "  exit 1",
-      "fi",
-      "while IFS= read -r ns; do",
-      '  [ -n "$ns" ] || continue',
-      '  ensure_policy "$ns"',
-      "done <<EOF",
-      "$selected",
-      "EOF",
-    );
-  }
-  lines.push(
-    "",
-    'if [ "$failures" -gt 0 ]; then',
-    '  echo "error: $failures operation(s) failed" >&2',
-    "  exit 1",
-    "fi",
-    "",
-  );
-  return lines.join("\n");
+  return renderScript(RECONCILER_SH, {
+    exclude: model.excludeNamespaces.length === 0 ? " " : ` ${model.excludeNamespaces.join(" ")} `,
+    selector,
+    policy_name: SAME_NAMESPACE_POLICY_NAME,
+    policy: JSON.stringify(renderPolicyBody([{ podSelector: {} }])),
+  });
 }
 
 /**

@@ -15,7 +15,30 @@ export interface ControlCoverage {
   readonly enforcedBy: readonly string[];
   /** What is missing when the control is not fully enforced. */
   readonly missing: readonly string[];
+  /** How the stack's CIS scan checks it (the ClusterScan's profile), or "-" without a scan. */
+  readonly scannedBy: string;
+  /** `npm run verify` reads this control's host side on every node (it sees drift the scan and preview miss). */
+  readonly verifiedOnHosts: boolean;
 }
+
+/**
+ * How Rancher's `rke2-cis-1.6-hardened` benchmark checks each control (rancher/security-scan
+ * `package/cfg/rke2-cis-1.6-hardened/*.yaml`: `type: manual` checks only report "warn"); other profiles
+ * are named without this detail.
+ */
+const CIS_16_HARDENED_CHECKS: Readonly<Record<string, string>> = {
+  "4.2.6": "automated (kubelet --protect-kernel-defaults)",
+  "1.1.12": "automated (etcd data directory ownership)",
+  "1.2.22-1.2.25": "automated (kube-apiserver --audit-* flags)",
+  "5.1.5": "automated (default ServiceAccounts in every namespace)",
+  "5.2.x": "5.2.1-5.2.7 automated, 5.2.8-5.2.9 manual (warn)",
+  "5.3.2": "automated (a NetworkPolicy in every namespace)",
+};
+
+/** Controls whose host side `npm run verify` checks on every node (scripts/verify/evaluate.ts). */
+const VERIFIED_ON_HOSTS = new Set(["4.2.6", "1.1.12", "1.2.22-1.2.25"]);
+
+const CLUSTER_SCAN = /^kubernetes:(cis|compliance)\.cattle\.io\/v1:ClusterScan$/;
 
 const COMMAND = "command:remote:Command";
 const CLUSTER = "rancher2:index/clusterV2:ClusterV2";
@@ -59,7 +82,7 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
     : [`profile disabled in this stack (${clusterName} has no CIS profile)`];
   const hostPrep = (node: string) =>
     resources.find((r) => r.type === COMMAND && r.name === `${node}-host-prep`);
-  const controls: ControlCoverage[] = [];
+  const controls: Omit<ControlCoverage, "scannedBy" | "verifiedOnHosts">[] = [];
 
   {
     const enforcedBy: string[] = [];
@@ -195,19 +218,44 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
       missing,
     });
   }
-  return controls;
+  const scan = resources.find((r) => CLUSTER_SCAN.test(r.type));
+  const scanProfile = scan ? field(scan, "spec.scanProfileName") : undefined;
+  return controls.map((control) => ({
+    ...control,
+    scannedBy:
+      typeof scanProfile !== "string"
+        ? "-"
+        : scanProfile === "rke2-cis-1.6-profile-hardened"
+          ? `${scanProfile}: ${CIS_16_HARDENED_CHECKS[control.id] ?? "checked"}`
+          : scanProfile,
+    verifiedOnHosts: VERIFIED_ON_HOSTS.has(control.id),
+  }));
 }
 
 export function renderCoverageMarkdown(controls: readonly ControlCoverage[], stack: string): string {
   const rows = controls.map(
     (c) =>
-      `| ${[c.id, c.title, c.status, c.enforcedBy.join(", ") || "-", c.missing.join("; ") || "-"].map(mdText).join(" | ")} |`,
+      `| ${[
+        c.id,
+        c.title,
+        c.status,
+        c.enforcedBy.join(", ") || "-",
+        c.missing.join("; ") || "-",
+        c.scannedBy,
+        c.verifiedOnHosts ? "yes" : "-",
+      ]
+        .map(mdText)
+        .join(" | ")} |`,
   );
   return [
     `## CIS coverage for stack ${mdText(stack)}`,
     "",
-    "| Control | What | Status | Enforced by | Missing |",
-    "|---|---|---|---|---|",
+    "Enforced: what this stack's resources set. Scanned: what Rancher's CIS scan checks in the running cluster",
+    "(`pulumi up` fails on more failures than `scan.toleratedFailures`). Hosts: what `npm run verify` reads on",
+    "every node over SSH, where neither `pulumi preview --refresh` nor the scan sees drift as it happens.",
+    "",
+    "| Control | What | Status | Enforced by | Missing | Scanned by | Hosts (verify) |",
+    "|---|---|---|---|---|---|---|",
     ...rows,
   ].join("\n");
 }

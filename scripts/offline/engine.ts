@@ -1,5 +1,5 @@
-import * as crypto from "node:crypto";
 import * as pulumi from "@pulumi/pulumi";
+import { clusterKubeconfig, fakeClusterV1Id, fakeRandomToken, nodeCommands } from "./rancher";
 
 /**
  * An offline Pulumi engine: runs the real program against Pulumi's mock monitor and records every resource
@@ -28,6 +28,8 @@ export interface RecordedResource {
   readonly inputs: Readonly<Record<string, unknown>>;
   /** The resource options that decide what the engine does on a change or a removal. */
   readonly options: RecordedOptions;
+  /** Outputs the resource asks the engine to keep secret (`additionalSecretOutputs`). */
+  readonly additionalSecretOutputs: readonly string[];
 }
 
 /** The resource options the Pulumi engine applies when it diffs, replaces or deletes a resource. */
@@ -51,34 +53,69 @@ export interface Evaluation {
   readonly warnings: readonly string[];
 }
 
-/** The outputs that Rancher, the providers and the nodes would compute, for the types this program creates. */
-const MOCKED_OUTPUTS: Readonly<
-  Record<string, (name: string, inputs: Record<string, unknown>) => Record<string, unknown>>
-> = {
+/**
+ * How the engine answers for computed outputs. `preview` is what `pulumi preview` shows for resources about to
+ * be created: the inputs, and every value that only exists after creation (cluster ids, registration commands,
+ * kubeconfigs, command output) unknown. `up` answers as Rancher and the providers would after `pulumi up`, for
+ * the tests that need concrete values.
+ */
+export type EngineMode = "preview" | "up";
+
+type OutputMock = (
+  args: pulumi.runtime.MockResourceArgs,
+  inputs: Record<string, unknown>,
+) => Record<string, unknown>;
+
+/** Inputs of the rancher2 providers of the running evaluation, by provider id: the ClusterV2 mock reads them. */
+const rancherProviders = new Map<string, Record<string, unknown>>();
+
+/** The Rancher URL and CA bundle of the resource's rancher2 provider, as Rancher would know them. */
+function rancherOf(args: pulumi.runtime.MockResourceArgs): { apiUrl: string; caCerts?: string } {
+  const id = args.provider?.split("::").pop() ?? "";
+  const inputs = rancherProviders.get(id) ?? {};
+  return {
+    apiUrl: typeof inputs.apiUrl === "string" ? inputs.apiUrl : "https://rancher.invalid",
+    caCerts: typeof inputs.caCerts === "string" && inputs.caCerts !== "" ? inputs.caCerts : undefined,
+  };
+}
+
+/** The outputs that Rancher, the providers and the nodes compute after `pulumi up`, for the types this program creates. */
+const MOCKED_OUTPUTS: Readonly<Record<string, OutputMock>> = {
   "pulumi:providers:rancher2": () => ({}),
   "pulumi:providers:kubernetes": () => ({}),
-  "rancher2:index/clusterV2:ClusterV2": (name, inputs) => {
-    const clusterV1Id = `c-m-${shortHash(name)}`;
-    const server = "https://rancher.invalid";
-    const install = `curl -fL ${server}/system-agent-install.sh | sudo sh -s - --server ${server} --label 'cattle.io/os=linux' --token mocktoken${shortHash(`${name}token`)} --ca-checksum ${shortHash("ca")}`;
+  // Rancher's answers follow its own formats; scripts/offline/rancher.ts names the upstream source of each.
+  "rancher2:index/clusterV2:ClusterV2": (args, inputs) => {
+    const { apiUrl, caCerts } = rancherOf(args);
+    const clusterV1Id = fakeClusterV1Id(args.name);
+    const token = fakeRandomToken(`${args.name}token`);
+    const agentEnvVars = Array.isArray(inputs.agentEnvVars)
+      ? (inputs.agentEnvVars as { name: string; value: string }[])
+      : [];
     return {
       ...inputs,
       clusterV1Id,
       resourceVersion: "1",
       clusterRegistrationToken: {
         clusterId: clusterV1Id,
-        nodeCommand: install,
-        insecureNodeCommand: install.replace("curl -fL", "curl --insecure -fL"),
-        token: `mocktoken${shortHash(`${name}token`)}`,
+        token,
+        ...nodeCommands({ apiUrl, token, agentEnvVars, caCerts }),
       },
     };
   },
-  "rancher2:index/clusterSync:ClusterSync": (name, inputs) => ({
-    ...inputs,
-    synced: true,
-    kubeConfig: `apiVersion: v1\nkind: Config\nclusters:\n- name: ${name}\n  cluster:\n    server: https://rancher.invalid/k8s/clusters/${String(inputs.clusterId)}\nusers:\n- name: ${name}\n  user:\n    token: mock-kubeconfig-token\n`,
-  }),
-  "command:remote:Command": (_name, inputs) => ({ ...inputs, stdout: "", stderr: "" }),
+  "rancher2:index/clusterSync:ClusterSync": (args, inputs) => {
+    const { apiUrl, caCerts } = rancherOf(args);
+    return {
+      ...inputs,
+      synced: true,
+      kubeConfig: clusterKubeconfig({
+        apiUrl,
+        clusterName: args.name,
+        clusterV1Id: String(inputs.clusterId),
+        caCerts,
+      }),
+    };
+  },
+  "command:remote:Command": (_args, inputs) => ({ ...inputs, stdout: "", stderr: "" }),
   "kubernetes:core/v1:Namespace": echo,
   "kubernetes:core/v1:ServiceAccount": echo,
   "kubernetes:core/v1:ServiceAccountPatch": echo,
@@ -86,15 +123,22 @@ const MOCKED_OUTPUTS: Readonly<
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRole": echo,
   "kubernetes:rbac.authorization.k8s.io/v1:ClusterRoleBinding": echo,
   "kubernetes:batch/v1:CronJob": echo,
+  // Rancher's scan app (rancher2 AppV2 state: its inputs plus clusterName and deploymentValues, which the
+  // program does not read) and its ClusterScan: the operator writes `status` only after a real run, so the
+  // plan has none.
+  "rancher2:index/appV2:AppV2": echo,
+  "kubernetes:cis.cattle.io/v1:ClusterScan": echo,
+  "kubernetes:compliance.cattle.io/v1:ClusterScan": echo,
 };
 
-function echo(_name: string, inputs: Record<string, unknown>): Record<string, unknown> {
+function echo(
+  _args: pulumi.runtime.MockResourceArgs,
+  inputs: Record<string, unknown>,
+): Record<string, unknown> {
   return inputs;
 }
 
-function shortHash(text: string): string {
-  return crypto.createHash("sha256").update(text).digest("hex").slice(0, 8);
-}
+let mode: EngineMode = "preview";
 
 const mocks: pulumi.runtime.Mocks = {
   newResource(args: pulumi.runtime.MockResourceArgs): pulumi.runtime.MockResourceResult {
@@ -105,7 +149,11 @@ const mocks: pulumi.runtime.Mocks = {
         `The offline engine has no mock for resource type ${args.type}; add one to scripts/offline/engine.ts.`,
       );
     }
-    return { id: `${args.name}-id`, state: outputs(args.name, args.inputs as Record<string, unknown>) };
+    const id = `${args.name}-id`;
+    const inputs = args.inputs as Record<string, unknown>;
+    if (args.type === "pulumi:providers:rancher2") rancherProviders.set(id, inputs);
+    // A preview knows the inputs only; the SDK turns every output the answer leaves out into an unknown.
+    return { id, state: mode === "preview" ? { ...inputs } : outputs(args, inputs) };
   },
   call(args: pulumi.runtime.MockCallArgs): pulumi.runtime.MockCallResult {
     // The program makes no provider calls; one would mean a data source read that the plan cannot answer.
@@ -129,6 +177,7 @@ interface RegisterResourceRequestLike {
   getCustom(): boolean;
   getProvider(): string;
   getDependenciesList(): string[];
+  getAdditionalsecretoutputsList(): string[];
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
 
@@ -141,10 +190,12 @@ const SIG_KEY = "4dabf18193072939515e22adb298388d";
 const SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270";
 const RESOURCE_SIG = "5cf8f73096256a8f31e491e813e4eb8e";
 const UNKNOWN = "04da6b54-80e4-46f7-96ec-b56ff0331ba9";
+/** How the plan shows a value that only exists after `pulumi up`, as `pulumi preview` prints `[unknown]`. */
+export const UNKNOWN_TEXT = "[unknown]";
 
 /** Turns the wire form of a property value into plain data with {@link SecretValue} markers. */
 export function fromWire(value: unknown): unknown {
-  if (value === UNKNOWN) return "[unknown]";
+  if (value === UNKNOWN) return UNKNOWN_TEXT;
   if (Array.isArray(value)) return value.map(fromWire);
   if (typeof value === "object" && value !== null) {
     const obj = value as Record<string, unknown>;
@@ -159,8 +210,8 @@ export function fromWire(value: unknown): unknown {
 async function resolveOutputs(value: unknown): Promise<unknown> {
   if (pulumi.Output.isInstance(value)) {
     const output = value;
-    const [resolved, secret] = await Promise.all([promiseOf(output), pulumi.isSecret(output)]);
-    const plain = await resolveOutputs(resolved);
+    const [known, secret] = await Promise.all([isKnown(output), pulumi.isSecret(output)]);
+    const plain = known ? await resolveOutputs(await promiseOf(output)) : UNKNOWN_TEXT;
     return secret ? new SecretValue(plain) : plain;
   }
   if (Array.isArray(value)) return Promise.all(value.map(resolveOutputs));
@@ -173,6 +224,14 @@ async function resolveOutputs(value: unknown): Promise<unknown> {
     return Object.fromEntries(entries);
   }
   return value;
+}
+
+/**
+ * Whether an output has a value: in a preview, outputs that only exist after creation do not, and their
+ * `apply` callbacks never run. `isKnown` is the SDK's own flag on every output (not in its public typings).
+ */
+function isKnown(output: pulumi.Output<unknown>): Promise<boolean> {
+  return (output as unknown as { isKnown: Promise<boolean> }).isKnown;
 }
 
 function promiseOf<T>(output: pulumi.Output<T>): Promise<T> {
@@ -192,6 +251,11 @@ export async function evaluate(
     stack?: string;
     /** Receives every registration, also when the program fails (to check that a bad config creates nothing). */
     recorded?: RecordedResource[];
+    /**
+     * `preview` (the default, what `npm run plan` shows) or `up` (concrete values as after `pulumi up`).
+     * @default "preview"
+     */
+    mode?: EngineMode;
   } = {},
 ): Promise<Evaluation> {
   if (running) throw new Error("evaluate() is already running; await the previous evaluation first.");
@@ -208,7 +272,14 @@ export async function evaluate(
     return Promise.resolve();
   };
   try {
-    await pulumi.runtime.setMocks(mocks, options.project ?? "hardened-rke2", options.stack ?? "test", false);
+    mode = options.mode ?? "preview";
+    rancherProviders.clear();
+    await pulumi.runtime.setMocks(
+      mocks,
+      options.project ?? "hardened-rke2",
+      options.stack ?? "test",
+      mode === "preview",
+    );
     const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
     const register = monitor.registerResource.bind(monitor);
     monitor.registerResource = (req, callback) => {
@@ -260,6 +331,7 @@ function recordOf(monitor: MonitorLike, req: RegisterResourceRequestLike): Recor
     provider,
     inputs: fromWire(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
     options: optionsOf(req),
+    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
   };
 }
 

@@ -325,6 +325,11 @@ for node in "${nodes[@]}"; do
   expect_eq "$b: every guest process is gone" "$(guest_processes_left "${pgids[@]}")" ""
 done
 
+# shellcheck source=test/host/drift.sh
+source "$HOST_TEST/drift.sh"
+# shellcheck source=test/host/registration.sh
+source "$HOST_TEST/registration.sh"
+
 echo "== this machine"
 bash "$HOST_TEST/snapshot.sh" >"$WORK/host-after"
 expect_eq "this machine's kernel parameters, users, groups and files are unchanged" \
