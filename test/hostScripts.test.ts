@@ -577,11 +577,10 @@ esac
         fs.rmSync(path.join(dir, "unhealthy"));
 
         fs.writeFileSync(path.join(dir, "restart-hangs"), "");
-        const started = Date.now();
+        // Bounded: an unbounded restart would wait for the fake's 30 s sleep, then bring up the new policy (exit 0).
         const hung = runRollout(dir, policy, 1);
         assert.equal(hung.status, 10, hung.stderr);
         assert.match(hung.stderr, /systemctl restart rke2-server.service failed or took longer than 1 s/);
-        assert.ok(Date.now() - started < 15_000, "a hanging restart is bounded too");
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

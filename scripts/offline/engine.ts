@@ -26,10 +26,10 @@ export interface RecordedResource {
   readonly provider?: string;
   /** Inputs as sent to the engine; secrets are {@link SecretValue}s, unknowns `"[unknown]"`. */
   readonly inputs: Readonly<Record<string, unknown>>;
-  /** Outputs the resource asks the engine to keep secret (`additionalSecretOutputs`). */
-  readonly additionalSecretOutputs: readonly string[];
   /** The resource options that decide what the engine does on a change or a removal. */
   readonly options: RecordedOptions;
+  /** Outputs the resource asks the engine to keep secret (`additionalSecretOutputs`). */
+  readonly additionalSecretOutputs: readonly string[];
 }
 
 /** The resource options the Pulumi engine applies when it diffs, replaces or deletes a resource. */
@@ -354,8 +354,8 @@ function recordOf(monitor: MonitorLike, req: RegisterResourceRequestLike): Recor
     dependsOn: [...new Set(req.getDependenciesList())].sort(),
     provider,
     inputs: fromWire(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
-    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
     options: optionsOf(req),
+    additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
   };
 }
 
