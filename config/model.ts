@@ -12,8 +12,6 @@ export interface StackModel {
   /** Rancher's CIS scan of the cluster (config/scan.ts). */
   readonly scan: ScanModel;
   readonly lifecycle: LifecycleModel;
-  /** Rancher's CIS scan of the cluster (config/scan.ts). */
-  readonly scan: ScanModel;
 }
 
 /** What later `pulumi up`s may remove or rename (`hardened-rke2:lifecycle`, read by `config/lifecycle.ts`). */
