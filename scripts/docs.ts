@@ -2,7 +2,7 @@ import * as fs from "node:fs";
 import * as path from "node:path";
 import { renderCoverageMarkdown } from "./offline/cis";
 import { planStack } from "./offline/plan";
-import { readStackFile, stackFilePath } from "./offline/stackFile";
+import { projectDir, readStackFile, stackFilePath } from "./offline/stackFile";
 
 /**
  * The README's CIS control table is generated from the staging stack's plan, never kept by hand:
@@ -26,10 +26,16 @@ export function replaceBlock(readme: string, block: string): string {
 }
 
 if (require.main === module) {
-  const projectDir = path.resolve(__dirname, "..", "..");
-  const readmePath = path.join(projectDir, "README.md");
-  void generatedCoverageBlock(projectDir).then((block) => {
-    fs.writeFileSync(readmePath, replaceBlock(fs.readFileSync(readmePath, "utf8"), block));
-    process.stdout.write("README.md: CIS coverage table regenerated from the staging plan\n");
-  });
+  const root = projectDir();
+  const readmePath = path.join(root, "README.md");
+  generatedCoverageBlock(root).then(
+    (block) => {
+      fs.writeFileSync(readmePath, replaceBlock(fs.readFileSync(readmePath, "utf8"), block));
+      process.stdout.write("README.md: CIS coverage table regenerated from the staging plan\n");
+    },
+    (error: unknown) => {
+      process.stderr.write(`docs: ${error instanceof Error ? error.message : String(error)}\n`);
+      process.exitCode = 1;
+    },
+  );
 }

@@ -350,6 +350,36 @@ describe("profile and Kubernetes version rules", () => {
   });
 });
 
+/** Steps of a `--path` key: `a.b[0]["x.y"].c`. */
+function pathSteps(text: string): (string | number)[] {
+  const steps: (string | number)[] = [];
+  const re = /([^.[\]]+)|\[(\d+)\]|\["([^"]*)"\]/g;
+  for (const match of text.matchAll(re))
+    steps.push(match[2] !== undefined ? Number(match[2]) : (match[1] ?? match[3]));
+  return steps;
+}
+
+/**
+ * Applies a fix of the form `pulumi config set --path 'hardened-rke2:PATH' VALUE` (as a user would paste it) to
+ * raw values; returns false when the fix is not of that form.
+ */
+function applySetFix(values: Record<string, unknown>, fix: string): boolean {
+  const match = /^pulumi config set --path 'hardened-rke2:([^']+)' ('(?:[^']|'\\'')*'|\S+)$/.exec(fix);
+  if (!match) return false;
+  const value = match[2].startsWith("'") ? match[2].slice(1, -1).replace(/'\\''/g, "'") : match[2];
+  const steps = pathSteps(match[1]);
+  let node = values as Record<string | number, unknown>;
+  for (const [i, step] of steps.entries()) {
+    if (i === steps.length - 1) {
+      node[step] = value;
+    } else {
+      node[step] ??= typeof steps[i + 1] === "number" ? [] : {};
+      node = node[step] as Record<string | number, unknown>;
+    }
+  }
+  return true;
+}
+
 describe("invalid stack files", () => {
   const dir = path.join(PROJECT_DIR, "test", "fixtures", "invalid");
   const files = fs
@@ -375,6 +405,18 @@ describe("invalid stack files", () => {
       );
       const { recorded } = await runProgramExpectingFailure(stackFile.raw);
       assert.equal(recorded.filter((r) => r.type !== "pulumi:pulumi:Stack").length, 0);
+      // Every fix that sets a value sets a valid one: applied as the user would, its problem goes away.
+      for (const problem of problems.filter((p) => p.severity === "error" && p.fix !== undefined)) {
+        const values = structuredClone(stackFile.raw.values) as Record<string, unknown>;
+        if (!applySetFix(values, problem.fix!)) continue;
+        const after = validateStackConfig({ ...stackFile.raw, values }).problems;
+        assert.ok(
+          !after.some(
+            (p) => p.severity === "error" && p.key === problem.key && p.message === problem.message,
+          ),
+          `the fix does not fix it: ${formatProblem(problem)}`,
+        );
+      }
     });
   }
 });

@@ -267,10 +267,10 @@ describe("remote command", () => {
     "tells a user without passwordless sudo what to do, at once, and runs nothing",
     { skip: process.getuid?.() !== 0 && "needs root" },
     () => {
-      const started = Date.now();
       const result = spawnSync(
         "setpriv",
         ["--reuid=65534", "--regid=65534", "--clear-groups", "dash", "-c", renderRemoteCommand(harmless)],
+        // A prompt or a hang ends in the timeout, which fails the checks below; the time itself decides nothing.
         { input: "x\n", encoding: "utf8", timeout: 20_000, env: { PATH: "/usr/sbin:/usr/bin:/sbin:/bin" } },
       );
       if (result.error) assert.fail(`setpriv could not run: ${result.error.message}`);
@@ -281,7 +281,6 @@ describe("remote command", () => {
         /SSH user \S+ is not root and (sudo is not installed|cannot use sudo without a password)/,
       );
       assert.match(result.stderr, /passwordless sudo/);
-      assert.ok(Date.now() - started < 10_000, "no prompt, no hang");
     },
   );
 });
@@ -434,11 +433,10 @@ describe("audit policy roll-out script", () => {
         );
 
         fs.writeFileSync(file, "old policy\n");
-        const started = Date.now();
+        // Bounded: an unbounded restart would wait for the fake's 30 s sleep and then succeed (exit 0).
         const hung = runRollout(dir, { readyAfter: 0, timeout: 1, restartHangs: true });
         assert.equal(hung.status, 8);
         assert.match(hung.stderr, /systemctl restart rke2-server.service failed or took longer than 1 s/);
-        assert.ok(Date.now() - started < 10_000, "a hanging restart is bounded too");
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }

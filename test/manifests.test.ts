@@ -127,7 +127,12 @@ void describe("defaultServiceAccountPatch", () => {
       metadata: patch.metadata,
       automountServiceAccountToken: patch.automountServiceAccountToken,
     };
-    assert.ok(args);
+    // The args carry the whole patch, and the patch they make is a valid ServiceAccount.
+    new ServiceAccount(plain({ apiVersion: "v1", kind: "ServiceAccount", ...args })).validate();
+    assert.deepEqual(plain(args), {
+      metadata: { name: "default", namespace: "shop", annotations: { [PATCH_FORCE_ANNOTATION]: "true" } },
+      automountServiceAccountToken: false,
+    });
   });
 });
 
@@ -226,7 +231,21 @@ void describe("sameNamespaceNetworkPolicy", () => {
   void it("fits networking.v1.NetworkPolicy's args", () => {
     const policy = sameNamespaceNetworkPolicy(operatorNs({ allowFrom: [{ cidr: "10.0.0.0/8" }] }));
     const args: k8s.networking.v1.NetworkPolicyArgs = { metadata: policy.metadata, spec: policy.spec };
-    assert.ok(args);
+    new NetworkPolicy(
+      plain({ apiVersion: "networking.k8s.io/v1", kind: "NetworkPolicy", ...args }),
+    ).validate();
+    assert.deepEqual(plain(args), {
+      metadata: {
+        name: SAME_NAMESPACE_POLICY_NAME,
+        namespace: "shop",
+        labels: { "app.kubernetes.io/part-of": "hardened-rke2" },
+      },
+      spec: {
+        podSelector: {},
+        policyTypes: ["Ingress"],
+        ingress: [{ from: [{ podSelector: {} }, { ipBlock: { cidr: "10.0.0.0/8" } }] }],
+      },
+    });
   });
 });
 
@@ -393,7 +412,20 @@ void describe("reconcilerManifests", () => {
       automountServiceAccountToken: manifests.serviceAccount.automountServiceAccountToken,
     };
     const ns: k8s.core.v1.NamespaceArgs = { metadata: manifests.namespace.metadata };
-    assert.ok(cronJob && role && binding && sa && ns);
+    // Each args object, with the manifest's apiVersion and kind, is a schema-valid object, and it drops nothing
+    // of the rendered manifest.
+    const cases: [unknown, ModelClass, { apiVersion: string; kind: string }][] = [
+      [cronJob, CronJob, manifests.cronJob],
+      [role, ClusterRole, manifests.clusterRole],
+      [binding, ClusterRoleBinding, manifests.clusterRoleBinding],
+      [sa, ServiceAccount, manifests.serviceAccount],
+      [ns, Namespace, manifests.namespace],
+    ];
+    for (const [args, Model, manifest] of cases) {
+      const object = plain({ apiVersion: manifest.apiVersion, kind: manifest.kind, ...(args as object) });
+      new Model(object).validate();
+      assert.deepEqual(object, plain(manifest), manifest.kind);
+    }
   });
 
   void it("rejects bad models", () => {

@@ -5,7 +5,8 @@ import * as path from "node:path";
 import { describe, it } from "node:test";
 import { validateStackConfig } from "../config/validate";
 import { cisCoverage } from "../scripts/offline/cis";
-import { type PlanDocument, planStack, renderPlanJson, renderPlanMarkdown } from "../scripts/offline/plan";
+import { type PlanDocument, planStack, renderPlanJson } from "../scripts/offline/plan";
+import { renderPlanMarkdown } from "../scripts/offline/planMarkdown";
 import { readStackFile, stackFilePath } from "../scripts/offline/stackFile";
 import { BEGIN, END, generatedCoverageBlock } from "../scripts/docs";
 import {

@@ -119,7 +119,8 @@ const verifySteps = (job: Job): Step[] => (job.steps ?? []).filter((s) => VERIFY
 function stacksOfJob(job: Job): string[] {
   const stacks = new Set<string>();
   for (const step of pulumiSteps(job)) {
-    if (step.with?.["stack-name"] !== undefined) stacks.add(String(step.with["stack-name"]));
+    const stack = step.with?.["stack-name"];
+    if (typeof stack === "string") stacks.add(stack);
   }
   for (const step of verifySteps(job)) stacks.add(VERIFY_COMMAND.exec(step.run ?? "")![1]);
   for (const step of previewSteps(job)) stacks.add(PREVIEW_COMMAND.exec(step.run ?? "")![1]);

@@ -264,7 +264,7 @@ function readMachineGlobalConfig(v: Reader, value: unknown, profile: CisProfile 
   ) {
     v.error(path("kube-apiserver-arg"), "RKE2 takes this as a string or a list of strings.", {
       value: describeValue(apiserverArgs),
-      fix: setCommand(`${path("kube-apiserver-arg")}[0]`, "audit-log-maxage=30"),
+      fix: `pulumi config rm --path 'hardened-rke2:${path("kube-apiserver-arg")}'; then ${setCommand(`${path("kube-apiserver-arg")}[0]`, "audit-log-maxage=30")}`,
     });
   }
   return config;
@@ -278,7 +278,11 @@ function readMachineSelectorConfigs(v: Reader, value: unknown): MachineSelectorC
     if (!obj) return [];
     const config = v.plainObject(`${path}.config`, obj.config) ?? {};
     const matchLabels = v.labels(`${path}.matchLabels`, obj.matchLabels) ?? {};
-    if (Object.keys(matchLabels).length === 0 && !v.reported(`${path}.matchLabels`)) {
+    const given = obj.matchLabels;
+    if (
+      given === undefined ||
+      (typeof given === "object" && given !== null && Object.keys(given).length === 0)
+    ) {
       v.error(
         `${path}.matchLabels`,
         "An extra selector config needs labels; cluster-wide settings go in machineGlobalConfig.",

@@ -2,6 +2,7 @@ import * as YAML from "yaml";
 import { type StackModel, isServer } from "../../config/model";
 import { BUILTIN_NAMESPACES } from "../../config/grammar";
 import { type RecordedResource, reveal } from "./engine";
+import { mdText } from "./markdown";
 
 export type ControlStatus = "enforced" | "partly" | "not enforced";
 
@@ -234,10 +235,10 @@ export function cisCoverage(resources: readonly RecordedResource[], model: Stack
 export function renderCoverageMarkdown(controls: readonly ControlCoverage[], stack: string): string {
   const rows = controls.map(
     (c) =>
-      `| ${c.id} | ${c.title} | ${c.status} | ${c.enforcedBy.join(", ") || "-"} | ${c.missing.join("; ") || "-"} | ${c.scannedBy} | ${c.verifiedOnHosts ? "yes" : "-"} |`,
+      `| ${[c.id, c.title, c.status, c.enforcedBy.join(", ") || "-", c.missing.join("; ") || "-", c.scannedBy, c.verifiedOnHosts ? "yes" : "-"].map(mdText).join(" | ")} |`,
   );
   return [
-    `## CIS coverage for stack \`${stack}\``,
+    `## CIS coverage for stack ${mdText(stack)}`,
     "",
     "Enforced: what this stack's resources set. Scanned: what Rancher's CIS scan checks in the running cluster",
     "(`pulumi up` fails on more failures than `scan.toleratedFailures`). Hosts: what `npm run verify` reads on",

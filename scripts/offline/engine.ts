@@ -32,6 +32,8 @@ export interface Evaluation {
   readonly resources: readonly RecordedResource[];
   /** Stack outputs, with secrets as {@link SecretValue}s. */
   readonly outputs: Readonly<Record<string, unknown>>;
+  /** What the program logged with `pulumi.log.warn`, in order: the Pulumi CLI would print it beside the preview. */
+  readonly warnings: readonly string[];
 }
 
 /** The outputs that Rancher, the providers and the nodes would compute, for the types this program creates. */
@@ -179,6 +181,15 @@ export async function evaluate(
   running = true;
   const recorded: RecordedResource[] = options.recorded ?? [];
   const failures: unknown[] = [];
+  // Without an engine the SDK prints warnings to stderr as "warning: [runtime] ..."; the engine keeps them,
+  // as the Pulumi CLI would, so that the plan shows them and test output stays clean.
+  const warnings: string[] = [];
+  const log = pulumi.log as { warn: typeof pulumi.log.warn };
+  const printWarning = log.warn;
+  log.warn = (message) => {
+    warnings.push(message);
+    return Promise.resolve();
+  };
   try {
     await pulumi.runtime.setMocks(mocks, options.project ?? "hardened-rke2", options.stack ?? "test", false);
     const monitor = pulumi.runtime.getMonitor() as unknown as MonitorLike;
@@ -208,8 +219,13 @@ export async function evaluate(
     if (programError !== undefined) throw programError as Error;
     if (failures.length > 0) throw failures[0];
     const resolved = (await resolveOutputs(returned)) as Record<string, unknown>;
-    return { resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"), outputs: resolved };
+    return {
+      resources: recorded.filter((r) => r.type !== "pulumi:pulumi:Stack"),
+      outputs: resolved,
+      warnings,
+    };
   } finally {
+    log.warn = printWarning;
     running = false;
   }
 }

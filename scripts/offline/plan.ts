@@ -1,11 +1,11 @@
-import * as YAML from "yaml";
 import type { ConfigProblem } from "../../config/problems";
 import { formatProblem } from "../../config/problems";
 import { validateStackConfig } from "../../config/validate";
+import type { StackModel } from "../../config/model";
 import { defineStack } from "../../components/program";
-import { type Evaluation, type RecordedResource, SecretValue, evaluate, nameOfUrn } from "./engine";
+import { type Evaluation, type RecordedResource, SecretValue, evaluate } from "./engine";
 import type { StackFile } from "./stackFile";
-import { type ControlCoverage, cisCoverage, renderCoverageMarkdown } from "./cis";
+import { type ControlCoverage, cisCoverage } from "./cis";
 
 /**
  * The plan's JSON contract (`npm run plan -- --format json`), stable for tools and pull-request bots:
@@ -37,7 +37,12 @@ export interface PlannedResource {
 }
 
 export type PlanResult =
-  | { readonly ok: true; readonly plan: PlanDocument; readonly evaluation: Evaluation }
+  | {
+      readonly ok: true;
+      readonly plan: PlanDocument;
+      readonly evaluation: Evaluation;
+      readonly model: StackModel;
+    }
   | { readonly ok: false; readonly problems: readonly ConfigProblem[] };
 
 /** Validates a stack file and, when valid, evaluates the program under the offline engine. */
@@ -48,9 +53,10 @@ export async function planStack(file: StackFile): Promise<PlanResult> {
   return {
     ok: true,
     evaluation,
+    model,
     plan: {
       stack: file.stack,
-      warnings: problems.map(formatProblem),
+      warnings: [...new Set([...problems.map(formatProblem), ...evaluation.warnings])],
       placeholders: file.placeholders,
       resources: orderByDependencies(evaluation.resources).map(toPlanned),
       outputs: redact(evaluation.outputs) as Record<string, unknown>,
@@ -115,43 +121,4 @@ export function orderByDependencies(resources: readonly RecordedResource[]): Rec
 
 export function renderPlanJson(plan: PlanDocument): string {
   return `${JSON.stringify(plan, null, 2)}\n`;
-}
-
-export function renderPlanMarkdown(plan: PlanDocument): string {
-  const lines: string[] = [];
-  lines.push(`# Plan for stack \`${plan.stack}\``, "");
-  lines.push(
-    `\`pulumi up\` would create ${plan.resources.length} resources (offline plan: no Pulumi CLI, no Rancher).`,
-    "",
-  );
-  if (plan.placeholders.length > 0) {
-    lines.push(
-      `> Not set in the stack file, shown with placeholders: ${plan.placeholders.map((k) => `\`${k}\``).join(", ")}. ` +
-        "Set them with `pulumi config set --secret` before `pulumi up`.",
-      "",
-    );
-  }
-  if (plan.warnings.length > 0) {
-    lines.push("## Warnings", "", ...plan.warnings.map((w) => `- ${w}`), "");
-  }
-  lines.push(
-    "## Resources",
-    "",
-    "| # | Type | Name | Parent | Depends on | Provider |",
-    "|---|---|---|---|---|---|",
-  );
-  plan.resources.forEach((r, i) => {
-    lines.push(
-      `| ${i + 1} | \`${r.type}\` | ${r.name} | ${r.parent ? nameOfUrn(r.parent) : ""} | ${r.dependsOn.map(nameOfUrn).join(", ")} | ${r.provider ? nameOfUrn(r.provider) : ""} |`,
-    );
-  });
-  lines.push("", "## Inputs", "");
-  for (const r of plan.resources) {
-    if (Object.keys(r.inputs).length === 0) continue;
-    lines.push(`<details><summary><code>${r.name}</code> (${r.type})</summary>`, "", "```yaml");
-    lines.push(YAML.stringify(r.inputs, { lineWidth: 0 }).trimEnd(), "```", "", "</details>", "");
-  }
-  lines.push("## Outputs", "", "```yaml", YAML.stringify(plan.outputs).trimEnd(), "```", "");
-  lines.push(renderCoverageMarkdown(plan.cis, plan.stack), "");
-  return `${lines.join("\n").trimEnd()}\n`;
 }

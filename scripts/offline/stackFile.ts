@@ -55,6 +55,14 @@ export interface StackFile {
   readonly placeholders: readonly string[];
 }
 
+/** The program's root (where `package.json` sits), whether this runs compiled from bin/ or as TypeScript source. */
+export function projectDir(from: string = __dirname): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    if (fs.existsSync(path.join(dir, "package.json"))) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json above ${from}`);
+  }
+}
+
 export function stackFilePath(projectDir: string, stack: string): string {
   return path.join(projectDir, "stacks", `Pulumi.${stack}.yaml`);
 }
