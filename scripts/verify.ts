@@ -2,7 +2,7 @@ import * as path from "node:path";
 import { parseArgs } from "node:util";
 import { formatProblem } from "../config/problems";
 import { validateStackConfig } from "../config/validate";
-import { readStackFile, stackFilePath } from "./offline/stackFile";
+import { projectDir, readStackFile, stackFilePath } from "./offline/stackFile";
 import { buildReport, renderReportJson, renderReportMarkdown } from "./verify/report";
 import { type NodeReport, sshSessionRunner, verifyNodes } from "./verify/run";
 
@@ -57,8 +57,7 @@ async function main(): Promise<number> {
     return usage("--concurrency must be a whole number ≥ 1");
   if (!(timeout > 0)) return usage("--timeout must be a number of seconds > 0");
 
-  const projectDir = path.resolve(__dirname, "..", "..");
-  const file = args["config-file"] ?? stackFilePath(projectDir, args.stack!);
+  const file = args["config-file"] ?? stackFilePath(projectDir(), args.stack!);
   let stackFile;
   try {
     stackFile = readStackFile(path.resolve(file), args.stack);

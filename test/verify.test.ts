@@ -417,7 +417,7 @@ describe("verify: nodes, reports and exit codes", () => {
     assert.match(reports[4].error!, /cannot use sudo/);
     const md = renderReportMarkdown(buildReport("test", reports));
     assert.match(md, /\| server-3 \| 10\.0\.0\.13 \| .*ECONNREFUSED/);
-    assert.match(md, /\| agent-1 \| sysctl-override kernel\.panic_on_oops \|/);
+    assert.match(md, /\| agent-1 \| sysctl-override kernel\.panic\\_on\\_oops \|/);
   });
 
   it("never has more sessions open than the bound, and keeps the stack's node order", async () => {

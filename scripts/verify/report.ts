@@ -1,3 +1,4 @@
+import { mdText } from "../offline/markdown";
 import type { NodeReport } from "./run";
 import { exitCodeOf } from "./run";
 
@@ -43,10 +44,8 @@ export function renderReportJson(report: VerifyReport): string {
   return `${JSON.stringify(report, null, 2)}\n`;
 }
 
-/** Markdown table cells: no pipe or newline may break the row. */
-function cell(text: string): string {
-  return text.replace(/\|/g, "\\|").replace(/\n/g, " ");
-}
+/** Table cells hold text from nodes and the stack: escaped, so that nothing in them can break the table. */
+const cell = mdText;
 
 export function renderReportMarkdown(report: VerifyReport): string {
   const { summary } = report;
@@ -78,6 +77,7 @@ export function renderReportMarkdown(report: VerifyReport): string {
   if (warned.length > 0) {
     lines.push("### Warnings", "", ...warned.map((n) => `- ${n.node}: ${n.warnings.join("; ")}`), "");
   }
+  if (report.nodes.every((n) => n.results.length === 0)) return `${lines.join("\n")}`;
   lines.push(
     "### Every control",
     "",
