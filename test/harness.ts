@@ -1,6 +1,5 @@
 import * as assert from "node:assert/strict";
 import * as path from "node:path";
-import { utils } from "ssh2";
 import { loadStackModel } from "../config/load";
 import type { RawStackConfig } from "../config/validate";
 import { defineStack } from "../components/program";
@@ -14,7 +13,7 @@ import {
 } from "../scripts/offline/engine";
 
 export { reveal };
-import { PRIVATE_KEY_PLACEHOLDER } from "../scripts/offline/stackFile";
+import { PRIVATE_KEY_PLACEHOLDER, generateParsableKeyPair } from "../scripts/offline/stackFile";
 
 /**
  * The one harness every unit test uses: build a raw stack configuration, run the real program (config loading,
@@ -26,9 +25,7 @@ export const PROJECT_DIR = path.resolve(__dirname, "..", "..");
 /** A real, throwaway ed25519 key (made when the offline reader loads): the gate parses keys. */
 export const TEST_PRIVATE_KEY = PRIVATE_KEY_PLACEHOLDER;
 /** A second throwaway key, for per-node keys that must differ from the shared one. */
-export const OTHER_TEST_PRIVATE_KEY = utils.generateKeyPairSync("ed25519", {
-  comment: "hardened-rke2 test",
-}).private;
+export const OTHER_TEST_PRIVATE_KEY = generateParsableKeyPair("hardened-rke2 test").private;
 export const TEST_TOKEN = "token-test0:s3cr3tvalue";
 
 export const HOST_KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIBm9Xk2yP4kPq0bq0yJp8cGZr2m9Jk3cTtQeXh6c0m1a";

@@ -4,7 +4,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { after, describe, it } from "node:test";
-import { utils } from "ssh2";
+import { generateParsableKeyPair } from "../scripts/offline/stackFile";
 import type { NodeModel, StackModel } from "../config/model";
 import { validateStackConfig } from "../config/validate";
 import { renderAuditPolicy } from "../components/host/auditPolicy";
@@ -496,7 +496,7 @@ describe("verify: the command line", () => {
       ].join("\n"),
     );
     const result = run(["--config-file", file, "--format", "json"], {
-      SSH_PRIVATE_KEY: utils.generateKeyPairSync("ed25519").private,
+      SSH_PRIVATE_KEY: generateParsableKeyPair("hardened-rke2 test").private,
     });
     assert.equal(result.status, 2, result.stderr);
     const report = JSON.parse(result.stdout) as { nodes: { node: string; status: string; error: string }[] };

@@ -1,7 +1,8 @@
 import * as assert from "node:assert/strict";
 import * as net from "node:net";
 import { after, before, describe, it } from "node:test";
-import { Server, utils } from "ssh2";
+import { Server } from "ssh2";
+import { generateParsableKeyPair } from "../scripts/offline/stackFile";
 import type { SshEndpoint } from "../config/model";
 import { runSession } from "../scripts/verify/ssh";
 
@@ -21,7 +22,7 @@ interface TestServer {
 }
 
 function startServer(options: { bastion?: boolean } = {}): Promise<TestServer> {
-  const keys = utils.generateKeyPairSync("ed25519");
+  const keys = generateParsableKeyPair("hardened-rke2 test");
   const commands: string[] = [];
   const server = new Server({ hostKeys: [keys.private] }, (client) => {
     client.on("authentication", (ctx) =>
@@ -60,8 +61,8 @@ function startServer(options: { bastion?: boolean } = {}): Promise<TestServer> {
 }
 
 describe("verify: SSH sessions with pinned host keys", () => {
-  const clientKey = utils.generateKeyPairSync("ed25519").private;
-  const otherKey = pin(utils.generateKeyPairSync("ed25519").public);
+  const clientKey = generateParsableKeyPair("hardened-rke2 test").private;
+  const otherKey = pin(generateParsableKeyPair("hardened-rke2 test").public);
   let node: TestServer;
   let bastion: TestServer;
   before(async () => {
