@@ -149,7 +149,7 @@ else
   expect_clean "RKE2 stand-in running"
   expect_match "RKE2 stand-in: etcd data dir and kube-apiserver checked" "$(statuses)" \
     'etcd-data-dir=compliant .*audit-policy-loaded=compliant'
-  restart_apiserver='pkill -f /run/kube-apiserver; setsid -f /run/kube-apiserver --audit-policy-file=/etc/rancher/rke2/audit-policy.yaml </dev/null >/dev/null 2>&1'
+  restart_apiserver='pkill -x kube-apiserver; setsid -f /run/kube-apiserver --audit-policy-file=/etc/rancher/rke2/audit-policy.yaml </dev/null >/dev/null 2>&1'
   inject_and_fix "etcd data dir chowned to root (CIS 1.1.12)" 'chown root:root /var/lib/rancher/rke2/server/db/etcd' \
     '^guest etcd-data-dir: owner 0:0' 'chown etcd:etcd /var/lib/rancher/rke2/server/db/etcd'
   # A policy rewritten after kube-apiserver started (what a roll-out without the restart leaves).
