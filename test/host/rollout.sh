@@ -299,6 +299,24 @@ expect_match "C. server-2 is not skipped: the policy written again and rke2-serv
 for node in "${ROLL_NODES[@]}"; do
   expect_eq "C. $node runs the Request policy, ready" "$(roll_state "$node")" "$B_HASH $B_HASH ok"
 done
+echo "-- D. an earlier run wrote the new policy and was cut off before the restart: the retry sees an identical file"
+# server-3 back on the Metadata policy (the step of that stack), then the state such a run leaves:
+# the Request policy (now its .previous) and the written mark in place, the old API server running.
+roll_chain a server-3
+expect_eq "D. server-3 back on the Metadata policy" "${CHAIN_FAILED:-none} $(roll_state server-3)" "none $NEW_HASH $NEW_HASH ok"
+roll_q server-3 'cd /etc/rancher/rke2 && cp audit-policy.yaml.previous audit-policy.yaml && read -r up _ </proc/uptime &&
+  echo "$(cat /proc/sys/kernel/random/boot_id) ${up/./}" >.audit-policy.hardened-rke2-written'
+expect_eq "D. server-3: the Request policy on disk, the old API server still on Metadata and answering" \
+  "$(roll_state server-3)" "$B_HASH $NEW_HASH ok"
+seq0=$STEP_SEQ
+roll_chain b server-3
+expect_eq "D. the retry of server-3's step exits 0" "${CHAIN_FAILED:-none} ${CHAIN_RAN[*]}" "none server-3"
+expect_match "D. it is not reported fine: the roll-out is finished" "$(cat "$STEP_FILE.out")" \
+  '^audit-policy.yaml: unchanged, but no kube-apiserver started after it was written is ready: finishing the roll-out on server-3$'
+expect_eq "D. server-3 runs the Request policy, ready" "$(roll_state server-3)" "$B_HASH $B_HASH ok"
+mapfile -t files < <(roll_steps_since "$seq0")
+roll_analyze "${files[@]}" | grep -v 'never two servers\|at least two servers' | roll_report
+
 mapfile -t files < <(roll_steps_since 0)
 echo "  the whole roll-out history (A, A2, B, C), on this machine's clock:"
 roll_analyze "${files[@]}" | grep -v 'step passed on\|no probe saw\|old API server\|restart began' | roll_report
