@@ -329,6 +329,8 @@ done
 source "$HOST_TEST/drift.sh"
 # shellcheck source=test/host/registration.sh
 source "$HOST_TEST/registration.sh"
+# shellcheck source=test/host/rollout.sh
+source "$HOST_TEST/rollout.sh"
 
 echo "== this machine"
 bash "$HOST_TEST/snapshot.sh" >"$WORK/host-after"
