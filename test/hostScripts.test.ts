@@ -21,8 +21,8 @@ import {
   renderHostPrepScript,
   renderRemoteCommand,
   renderSysctlConf,
-  shellQuote,
 } from "../components/host/render";
+import { shellQuote } from "../components/shell/script";
 import { shellcheck, shellcheckFile } from "./shellcheck";
 
 // Never run a host preparation script on this machine: its kernel parameters are not namespaced.

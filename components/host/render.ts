@@ -9,9 +9,6 @@
 
 import { type ShellValue, readShellFile, renderScript, shellQuote } from "../shell/script";
 
-// Re-exported until every script renders through components/shell/script.ts.
-export { shellQuote };
-
 /** One kernel parameter that RKE2's CIS profile checks in `/proc/sys` before it starts. */
 export interface KernelParameter {
   /** sysctl name, e.g. `vm.overcommit_memory`. */
