@@ -14,7 +14,7 @@ import {
 } from "../components/host/auditRollout";
 import {
   ALLOW_EXISTING_INSTALL_OPTION,
-  HOST_LIBRARY,
+  HOST_SHELL_LIBRARIES,
   HOST_PREP_SCRIPT,
   type HostPrepScriptOptions,
   KERNEL_PARAMETERS,
@@ -153,7 +153,7 @@ describe("host preparation script", () => {
 
   it("is read from its .sh file, starts strict, checks everything before the first change, and calls main last", () => {
     shellcheckFile(HOST_PREP_SCRIPT);
-    shellcheckFile(HOST_LIBRARY);
+    for (const library of HOST_SHELL_LIBRARIES) shellcheckFile(library);
     const script = renderHostPrepScript(ALL_OPTIONS[7]);
     assert.match(
       script,

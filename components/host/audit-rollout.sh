@@ -16,16 +16,11 @@
 #   apiserver may still answer /readyz).
 # Exit codes: 1 not root, 7 not an RKE2 server (nothing changed), 8 the new policy failed (previous
 # restored and running), 9 the cluster is not healthy (nothing changed), 10 restoring failed too.
-set -euo pipefail
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-export LC_ALL=C
-umask 077
-pending_tmp=''
-trap '[ -z "$pending_tmp" ] || rm -f -- "$pending_tmp"' EXIT
+# @include components/host/head.sh
 
 # @values
 
-# @library
+# @include components/host/lib.sh
 
 # now_ticks: clock ticks since boot from /proc/uptime (centiseconds), the clock of /proc/PID/stat.
 now_ticks() {

@@ -1,4 +1,5 @@
-import { AUDIT_POLICY_PATH, renderHostScript } from "./render";
+import { renderScript } from "../shell/script";
+import { AUDIT_POLICY_PATH } from "./render";
 
 /** How long a restarted rke2-server may take until its API server answers `/readyz` again. */
 export const READYZ_TIMEOUT_SECONDS = 600;
@@ -25,7 +26,7 @@ export const RKE2_KUBECONFIG = "/etc/rancher/rke2/rke2.yaml";
  * every `kube-apiserver` process against the time the policy was written.
  */
 export function renderAuditPolicyUpdateScript(nodeName: string, auditPolicyYaml: string): string {
-  return renderHostScript(AUDIT_ROLLOUT_SCRIPT, {
+  return renderScript(AUDIT_ROLLOUT_SCRIPT, {
     node_name: nodeName,
     audit_policy_path: AUDIT_POLICY_PATH,
     audit_policy: auditPolicyYaml,

@@ -8,13 +8,7 @@
 # the stack allows it, and says which changes it would make. Exit codes: 1 not root, 2 a tool or the
 # policy on standard input missing, 3 RKE2 present and something would change, 4 a later sysctl file
 # undoes a value, 5 the kernel does not keep a value, 6 the etcd user cannot be created.
-set -euo pipefail
-export PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin
-# C locale: byte-wise comparisons and sorting, as systemd-sysctl and procps order sysctl.d files.
-export LC_ALL=C
-umask 077
-pending_tmp=''
-trap '[ -z "$pending_tmp" ] || rm -f -- "$pending_tmp"' EXIT
+# @include components/host/head.sh
 
 # @values
 
@@ -30,7 +24,9 @@ if [ -n "$write_audit_policy" ]; then
   audit_policy=${audit_policy%.}
 fi
 
-# @library
+# @include components/host/lib.sh
+
+# @include components/host/sysctl-order.sh
 
 # rke2_evidence: fills found[] with what shows that RKE2 is installed or running: its binary where
 # the installer (tarball, RPM) and Rancher's system agent put it, its data directories, its systemd
@@ -59,60 +55,20 @@ rke2_evidence() {
   done
 }
 
-# check_later_sysctl_files: at boot, systemd-sysctl (and procps' sysctl --system) merges
-# /etc/sysctl.d, /run/sysctl.d, /usr/local/lib/sysctl.d, /usr/lib/sysctl.d and /lib/sysctl.d by file
-# name (a name in an earlier directory hides, or masks as a link to /dev/null, the same name in later
-# ones), applies the *.conf files in byte order of their names, each overriding those before, and
-# procps applies /etc/sysctl.conf last. So only names after ours, and /etc/sysctl.conf, can undo our
-# values, and the last to set a parameter wins. Keys may use / for ., and a leading - (ignore errors).
+# remember_later_setting FILE INDEX VALUE (each_sysctl_setting's callback): the last value a file
+# applied after ours sets for a parameter; ours (and the same name elsewhere, which ours hides) is
+# the one being written, so it does not count.
+remember_later_setting() {
+  [ "${1##*/}" != "$sysctl_name" ] || return 0
+  last_file[$2]=$1
+  last_value[$2]=$3
+}
+
+# check_later_sysctl_files: exits 4 naming each file applied after ours at boot that would undo one
+# of our values (see sysctl-order.sh for the order).
 check_later_sysctl_files() {
-  local dirs=(/etc/sysctl.d /run/sysctl.d /usr/local/lib/sysctl.d /usr/lib/sysctl.d /lib/sysctl.d)
-  local later=() last_value=() last_file=() d h file base i j key value line hidden conflicts=0
-  for ((d = 0; d < ${#dirs[@]}; d++)); do
-    for file in "${dirs[d]}"/*.conf; do
-      base=${file##*/}
-      [[ "$base" > "$sysctl_name" ]] || continue
-      [ -f "$file" ] || continue
-      hidden=0
-      for ((h = 0; h < d; h++)); do
-        if [ -e "${dirs[h]}/$base" ] || [ -L "${dirs[h]}/$base" ]; then
-          hidden=1
-          break
-        fi
-      done
-      [ "$hidden" -eq 1 ] || later+=("$file")
-    done
-  done
-  # Insertion sort by file name (a handful of files): the order in which they are applied.
-  for ((i = 1; i < ${#later[@]}; i++)); do
-    file=${later[i]}
-    for ((j = i - 1; j >= 0; j--)); do
-      [[ "${later[j]##*/}" > "${file##*/}" ]] || break
-      later[j + 1]=${later[j]}
-    done
-    later[j + 1]=$file
-  done
-  if [ -f /etc/sysctl.conf ]; then later+=(/etc/sysctl.conf); fi
-  for file in ${later[@]+"${later[@]}"}; do
-    while IFS= read -r line || [ -n "$line" ]; do
-      line=${line#"${line%%[![:space:]]*}"}
-      case $line in '' | '#'* | ';'*) continue ;; esac
-      [[ "$line" == *=* ]] || continue
-      key=${line%%=*}
-      key=${key%"${key##*[![:space:]]}"}
-      key=${key#-}
-      key=${key//\//.}
-      value=${line#*=}
-      value=${value#"${value%%[![:space:]]*}"}
-      value=${value%"${value##*[![:space:]]}"}
-      for ((i = 0; i < ${#param_names[@]}; i++)); do
-        if [ "$key" = "${param_names[i]}" ]; then
-          last_value[i]=$value
-          last_file[i]=$file
-        fi
-      done
-    done <"$file"
-  done
+  local last_value=() last_file=() i conflicts=0
+  each_sysctl_setting '' "$sysctl_name" remember_later_setting
   for ((i = 0; i < ${#param_names[@]}; i++)); do
     if [ -n "${last_file[i]:-}" ] && [ "${last_value[i]}" != "${param_values[i]}" ]; then
       printf 'hardened-rke2: error: %s sets %s=%s and is applied after %s at boot, so RKE2 would refuse to start after a reboot (it requires %s=%s); remove or change that setting\n' \

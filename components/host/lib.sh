@@ -1,15 +1,15 @@
 #!/usr/bin/env bash
 # shellcheck shell=bash
 # shellcheck disable=SC2034,SC2154 # pending_tmp is declared by the script that includes this library
-# Shell functions shared by the host preparation and the audit policy roll-out: the including
-# script's renderer puts this text where the script has its "# @library" line.
+# Shell functions shared by the host preparation and the audit policy roll-out: the renderer puts
+# the text below "# @begin" where a script has its "# @include components/host/lib.sh" line.
 #
 # write_file PATH MODE CONTENT replaces a file atomically: a temp file in the same directory, then
 # rename(2) by mv, so no reader (RKE2, systemd-sysctl) ever sees a half-written file and a failed
 # run leaves the old file intact. Nothing is ever appended to. Every external command costs a fork
 # and an exec (about 30 ms each on an emulated host), so the common paths use builtins.
 
-# @functions
+# @begin
 
 # content_matches PATH CONTENT: a regular file (not a symlink) holding exactly CONTENT.
 content_matches() {

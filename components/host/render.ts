@@ -7,7 +7,7 @@
  * `remote.Command` built from it only re-runs when something that matters changed.
  */
 
-import { type ShellValue, readShellFile, renderScript, shellQuote } from "../shell/script";
+import { renderScript, shellQuote } from "../shell/script";
 
 /** One kernel parameter that RKE2's CIS profile checks in `/proc/sys` before it starts. */
 export interface KernelParameter {
@@ -66,24 +66,16 @@ export interface HostPrepScriptOptions {
   readonly allowExistingInstall: boolean;
 }
 
-/** The shell functions both host scripts share; the renderer puts them at the script's `# @library` line. */
-export const HOST_LIBRARY = "components/host/lib.sh";
-export const HOST_PREP_SCRIPT = "components/host/host-prep.sh";
-/** The line of the library after which its functions begin. */
-const LIBRARY_START = "\n# @functions\n";
-
 /**
- * A host script: {@link renderScript}'s values block, and the shared library (without its `#!` and
- * shellcheck header) in place of the line `# @library`. Both are fixed text from `.sh` files.
+ * The shared shell files the host scripts and verify's node check include (`# @include PATH`): the
+ * strict script head, the file-writing functions, and the boot order of sysctl files.
  */
-export function renderHostScript(relativePath: string, values: Readonly<Record<string, ShellValue>>): string {
-  const library = readShellFile(HOST_LIBRARY);
-  const body = library.slice(library.indexOf(LIBRARY_START) + LIBRARY_START.length);
-  const script = renderScript(relativePath, values);
-  const marker = "\n# @library\n";
-  if (!script.includes(marker)) throw new Error(`${relativePath} has no "# @library" line`);
-  return script.replace(marker, `\n${body}`);
-}
+export const HOST_SHELL_LIBRARIES = [
+  "components/host/head.sh",
+  "components/host/lib.sh",
+  "components/host/sysctl-order.sh",
+] as const;
+export const HOST_PREP_SCRIPT = "components/host/host-prep.sh";
 
 /** A flag of the values block: `'1'` for on, `''` for off (the scripts test it with `[ -n … ]`). */
 export function flag(on: boolean): string {
@@ -104,7 +96,7 @@ export function renderHostPrepScript(options: HostPrepScriptOptions): string {
     ...(options.createEtcdUser ? ["etcd-user"] : []),
     ...(options.writeAuditPolicy ? ["audit-policy"] : []),
   ];
-  const script = renderHostScript(HOST_PREP_SCRIPT, {
+  const script = renderScript(HOST_PREP_SCRIPT, {
     node_name: options.nodeName,
     sysctl_path: SYSCTL_CONF_PATH,
     sysctl_name: SYSCTL_CONF_PATH.slice(SYSCTL_CONF_PATH.lastIndexOf("/") + 1),

@@ -67,13 +67,35 @@ export function readShellFile(relativePath: string): string {
   return text;
 }
 
+/** A line `# @include components/host/lib.sh`: the included file's body goes in its place. */
+const INCLUDE_LINE = /^# @include (\S+)$/gm;
+/** The line of an included file after which its body begins (above it: its own `#!` and shellcheck header). */
+const BODY_START = "\n# @begin\n";
+
+/**
+ * The body of a shared shell file (functions or a script head), for {@link renderScript}'s
+ * `# @include` lines: the file checks on its own under shellcheck, and several scripts share one copy.
+ */
+function includedBody(includedBy: string, relativePath: string): string {
+  const text = readShellFile(relativePath);
+  const at = text.indexOf(BODY_START);
+  if (at < 0) throw new Error(`${relativePath}, included by ${includedBy}, has no "# @begin" line`);
+  const body = text.slice(at + BODY_START.length);
+  if (/^# @include /m.test(body))
+    throw new Error(`${relativePath} includes another file: includes do not nest`);
+  return body.endsWith("\n") ? body.slice(0, -1) : body;
+}
+
 /**
  * A whole script: the fixed file's first line (its `#!`) and header, then the generated values block,
  * then the rest of the file. The file marks where the values go with a line `# @values`; everything
- * before it is copied first, everything after it last.
+ * before it is copied first, everything after it last. Each line `# @include PATH` is replaced by the
+ * body of that shared `.sh` file (after its `# @begin` line).
  */
 export function renderScript(relativePath: string, values: Readonly<Record<string, ShellValue>>): string {
-  const text = readShellFile(relativePath);
+  const text = readShellFile(relativePath).replace(INCLUDE_LINE, (_line, included: string) =>
+    includedBody(relativePath, included),
+  );
   const marker = "\n# @values\n";
   const at = text.indexOf(marker);
   if (at < 0) throw new Error(`${relativePath} has no "# @values" line for the generated values`);

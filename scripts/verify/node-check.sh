@@ -44,54 +44,16 @@ kernel_values() {
   done
 }
 
+# @include components/host/sysctl-order.sh
+
 # Every setting of one of the parameters in our file and in the files applied after it at boot, in
-# the order systemd-sysctl and procps apply them (see components/host/render.ts for the rules:
-# earlier directories hide the same name in later ones, names sort byte-wise, /etc/sysctl.conf last).
+# the order systemd-sysctl and procps apply them.
+sysctl_setting_fact() {
+  fact sysctl_setting "${1#"$root"}" "${param_names[$2]}" "$3"
+}
+
 sysctl_settings() {
-  local dirs=("$root/etc/sysctl.d" "$root/run/sysctl.d" "$root/usr/local/lib/sysctl.d" "$root/usr/lib/sysctl.d" "$root/lib/sysctl.d")
-  local files=() d h file base i j hidden line key value
-  for ((d = 0; d < ${#dirs[@]}; d++)); do
-    for file in "${dirs[d]}"/*.conf; do
-      base=${file##*/}
-      [[ "$base" > "$sysctl_name" || "$base" == "$sysctl_name" ]] || continue
-      [ -f "$file" ] || continue
-      hidden=0
-      for ((h = 0; h < d; h++)); do
-        if [ -e "${dirs[h]}/$base" ] || [ -L "${dirs[h]}/$base" ]; then
-          hidden=1
-          break
-        fi
-      done
-      [ "$hidden" -eq 1 ] || files+=("$file")
-    done
-  done
-  # Insertion sort by file name: a handful of files.
-  for ((i = 1; i < ${#files[@]}; i++)); do
-    file=${files[i]}
-    for ((j = i - 1; j >= 0; j--)); do
-      [[ "${files[j]##*/}" > "${file##*/}" ]] || break
-      files[j + 1]=${files[j]}
-    done
-    files[j + 1]=$file
-  done
-  if [ -f "$root/etc/sysctl.conf" ]; then files+=("$root/etc/sysctl.conf"); fi
-  for file in ${files[@]+"${files[@]}"}; do
-    while IFS= read -r line || [ -n "$line" ]; do
-      line=${line#"${line%%[![:space:]]*}"}
-      case $line in '' | '#'* | ';'*) continue ;; esac
-      [[ "$line" == *=* ]] || continue
-      key=${line%%=*}
-      key=${key%"${key##*[![:space:]]}"}
-      key=${key#-}
-      key=${key//\//.}
-      value=${line#*=}
-      value=${value#"${value%%[![:space:]]*}"}
-      value=${value%"${value##*[![:space:]]}"}
-      for ((i = 0; i < ${#param_names[@]}; i++)); do
-        if [ "$key" = "${param_names[i]}" ]; then fact sysctl_setting "${file#"$root"}" "$key" "$value"; fi
-      done
-    done <"$file"
-  done
+  each_sysctl_setting "$root" "$sysctl_name" sysctl_setting_fact
 }
 
 # The etcd user and group as RKE2 looks them up: in /etc/passwd and /etc/group, not through NSS.
