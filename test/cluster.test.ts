@@ -298,6 +298,8 @@ describe("cluster wiring under the engine", () => {
     const [k8s] = plan.ofType(TYPES.k8sProvider);
     assert.ok(isSecret(k8s.inputs.kubeconfig), "kubeconfig is a secret");
     assert.equal(input(k8s, "enableServerSideApply"), "true");
+    // Rancher's cluster id, so that a ClusterSync replaced on a node change does not replace the provider.
+    assert.equal(input(k8s, "clusterIdentifier"), input(sync, "clusterId"));
   });
 
   it("exports the cluster id, name, profile and a secret kubeconfig", async () => {

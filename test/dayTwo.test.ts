@@ -4,6 +4,7 @@ import { formatProblem } from "../config/problems";
 import { type RawStackConfig, validateStackConfig } from "../config/validate";
 import { type Comparison, compareResources } from "../scripts/offline/compare";
 import type { RecordedResource } from "../scripts/offline/engine";
+import { kubernetesProviderReplaces } from "../scripts/offline/kubernetesProvider";
 import { HOST_KEY, OTHER_TEST_PRIVATE_KEY, runProgram, seedWith } from "./harness";
 
 /**
@@ -155,6 +156,44 @@ describe("day two scenarios: the node scripts each change runs", () => {
     const order = c.changes.map((x) => x.name);
     assert.ok(order.indexOf("seed-ready") < order.indexOf("seed-audit-policy-server-1"));
     assert.ok(order.indexOf("server-4-register") < order.indexOf("seed-ready"));
+  });
+
+  it("the Kubernetes provider keeps its identity when readiness is waited for again: nothing in the cluster is replaced", async () => {
+    const before = await runProgram(seedWith(base));
+    const after = await runProgram(
+      seedWith((v) => {
+        v.nodes.push({ name: "agent-3", address: "10.0.0.16", roles: ["worker"], hostKey: HOST_KEY });
+      }),
+    );
+    const c = compareResources(before.resources, after.resources);
+    assert.equal(action(c, "seed-ready"), "replace");
+    assert.equal(action(c, "seed-ready-k8s"), "update", "the kubeconfig is unknown, the cluster id is not");
+    const inCluster = c.changes.filter((x) => x.type.startsWith("kubernetes:"));
+    assert.ok(inCluster.length > 5);
+    assert.deepEqual(
+      inCluster.filter((x) => x.action !== "same").map((x) => x.name),
+      [],
+    );
+
+    // Without the cluster id, pulumi-kubernetes replaces the provider for the unknown kubeconfig, and with it every
+    // object in the cluster; the protected namespaces make that `pulumi up` fail.
+    const withoutIdentity = (resources: readonly RecordedResource[]) =>
+      resources.map((r) =>
+        r.name === "seed-ready-k8s"
+          ? {
+              ...r,
+              inputs: Object.fromEntries(Object.entries(r.inputs).filter(([k]) => k !== "clusterIdentifier")),
+            }
+          : r,
+      );
+    const bare = compareResources(withoutIdentity(before.resources), withoutIdentity(after.resources));
+    assert.equal(action(bare, "seed-ready-k8s"), "replace");
+    const replaced = bare.changes.filter((x) => x.type.startsWith("kubernetes:") && x.action === "replace");
+    assert.equal(replaced.length, inCluster.length);
+    assert.ok(
+      replaced.some((x) => x.notes.includes("protected: pulumi up fails instead of replacing it")),
+      "a protected namespace would fail the update",
+    );
   });
 
   it("renaming a node through lifecycle.renamedNodes keeps its resources and runs no script", async () => {
@@ -322,4 +361,51 @@ describe("lifecycle configuration (config/lifecycle.ts)", () => {
       );
     }
   });
+});
+
+// The cases of pulumi-kubernetes' own DiffConfig tests (provider/pkg/provider/provider_diffconfig_test.go and
+// testdata/diffconfig: computed-kubeconfig-with-identifier, add-cluster-identifier, change-cluster-identifier, …).
+describe("kubernetesProviderReplaces", () => {
+  const kubeconfig = { kubeconfig: "apiVersion: v1" };
+  const cases: [string, Record<string, unknown>, Record<string, unknown>, string[], boolean][] = [
+    ["nothing changed", kubeconfig, kubeconfig, [], false],
+    ["a computed kubeconfig without a cluster identifier", kubeconfig, kubeconfig, ["kubeconfig"], true],
+    ["a computed context", kubeconfig, kubeconfig, ["context"], true],
+    ["a computed cluster", kubeconfig, kubeconfig, ["cluster"], true],
+    [
+      "a computed kubeconfig with the same cluster identifier",
+      { ...kubeconfig, clusterIdentifier: "c-m-1" },
+      { ...kubeconfig, clusterIdentifier: "c-m-1" },
+      ["kubeconfig"],
+      false,
+    ],
+    [
+      "a changed cluster identifier",
+      { ...kubeconfig, clusterIdentifier: "c-m-1" },
+      { ...kubeconfig, clusterIdentifier: "c-m-2" },
+      [],
+      true,
+    ],
+    [
+      "a computed cluster identifier",
+      { ...kubeconfig, clusterIdentifier: "c-m-1" },
+      { ...kubeconfig, clusterIdentifier: "[unknown]" },
+      ["clusterIdentifier"],
+      true,
+    ],
+    ["a cluster identifier added", kubeconfig, { ...kubeconfig, clusterIdentifier: "c-m-1" }, [], false],
+    ["a cluster identifier removed", { ...kubeconfig, clusterIdentifier: "c-m-1" }, kubeconfig, [], false],
+    [
+      "a cluster identifier added while the kubeconfig is computed",
+      kubeconfig,
+      { ...kubeconfig, clusterIdentifier: "c-m-1" },
+      ["kubeconfig"],
+      true,
+    ],
+  ];
+  for (const [title, before, after, unknown, replaces] of cases) {
+    it(`${title}: ${replaces ? "replaces" : "does not replace"}`, () => {
+      assert.equal(kubernetesProviderReplaces(before, after, unknown), replaces);
+    });
+  }
 });

@@ -109,10 +109,15 @@ export class ClusterReadiness extends pulumi.ComponentResource {
       },
     );
     this.kubeconfig = pulumi.secret(this.sync.kubeConfig);
+    // A replaced ClusterSync leaves the kubeconfig unknown until it is created again, and without an identity the
+    // Kubernetes provider then plans its own replacement (pulumi-kubernetes DiffConfig: a computed kubeconfig
+    // replaces), which replaces every object in the cluster and fails on the protected namespaces. Rancher's
+    // cluster id is the cluster's identity: the provider is replaced only when the cluster itself is.
     this.kubernetesProvider = new k8s.Provider(
       `${name}-k8s`,
       {
         kubeconfig: this.kubeconfig,
+        clusterIdentifier: args.clusterV1Id,
         enableServerSideApply: true,
       },
       { parent: this },

@@ -2,6 +2,7 @@ import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { type ConfigProblem, formatProblem } from "../../config/problems";
 import { type RecordedResource, SecretValue } from "./engine";
+import { KUBERNETES_PROVIDER, kubernetesProviderReplaces } from "./kubernetesProvider";
 import { orderByDependencies, planStack } from "./plan";
 import { type StackFile, readStackFile } from "./stackFile";
 
@@ -13,6 +14,9 @@ import { type StackFile, readStackFile } from "./stackFile";
  * - Changed inputs are compared with secrets revealed, and never printed (only the names of changed inputs are).
  * - `ignoreChanges` inputs do not count; a change of a `replaceOnChanges` input or of the `replacementTrigger`
  *   replaces; so does a change of an input the provider cannot update (`FORCE_NEW`).
+ * - An input computed from a resource that is created or replaced is unknown in the preview, which counts as a
+ *   change. The Kubernetes provider decides its own replacement (`kubernetesProviderReplaces`), and a resource whose
+ *   provider is replaced is replaced with it.
  * - `command:remote:Command` has no diff: any other change is an update, which runs its `update` command, or its
  *   `create` again when it has none; a replacement runs `create`; a delete runs its `delete` command, if any.
  * - A protected resource that would be deleted or replaced makes `pulumi up` fail (`action` says so);
@@ -128,6 +132,8 @@ export function compareResources(
   const matched = new Set<string>();
   const changes: Change[] = [];
   const scripts: NodeScript[] = [];
+  /** New resources being created or replaced: their outputs are unknown until they are. */
+  const unsettled = new Map<string, string>();
 
   for (const next of orderByDependencies(newResources).filter((r) => r.custom)) {
     const old = matchOld(next, oldByUrn);
@@ -136,37 +142,58 @@ export function compareResources(
       const runs = isCommand ? nodeOf(next, "create") : null;
       changes.push(change(next, "create", runs, isCommand ? "create" : undefined, [], protectNote(next)));
       if (runs !== null) scripts.push({ node: runs, resource: next.name, script: "create" });
+      unsettled.set(next.urn, next.name);
       continue;
     }
     matched.add(old.urn);
     const notes = old.urn === next.urn ? [] : [`renamed from ${old.name} (alias)`];
-    const paths = changedPaths(revealDeep(old.inputs), revealDeep(next.inputs)).filter(
-      (p) => !next.options.ignoreChanges.some((option) => covers(option, p)),
-    );
+    const unknownInputs = Object.entries(next.inputSources)
+      .filter(([input, sources]) => sources.some((urn) => unsettled.has(urn)) && !ignored(next, input))
+      .map(([input, sources]) => {
+        const from = sources.filter((urn) => unsettled.has(urn)).map((urn) => unsettled.get(urn));
+        notes.push(`${input}: unknown until ${from.join(", ")} exists again`);
+        return input;
+      });
+    const paths = [
+      ...new Set([
+        ...changedPaths(revealDeep(old.inputs), revealDeep(next.inputs)).filter((p) => !ignored(next, p)),
+        ...unknownInputs,
+      ]),
+    ];
     const triggerChanged =
       next.options.replacementTrigger !== undefined &&
       !isDeepStrictEqual(
         revealDeep(old.options.replacementTrigger),
         revealDeep(next.options.replacementTrigger),
       );
-    if (paths.length === 0 && !triggerChanged) {
+    const providerReplaced = next.provider !== undefined && unsettled.has(next.provider);
+    if (paths.length === 0 && !triggerChanged && !providerReplaced) {
       changes.push(change(next, "same", null, undefined, [], notes));
       continue;
     }
     const forceNew = FORCE_NEW[next.type] ?? [];
     const replace =
       triggerChanged ||
-      paths.some(
-        (p) =>
-          next.options.replaceOnChanges.some((option) => covers(option, p)) ||
-          forceNew.some((option) => covers(option, p)),
-      );
-    const changed = triggerChanged ? [...paths, "(replacementTrigger)"] : paths;
+      providerReplaced ||
+      (next.type === KUBERNETES_PROVIDER
+        ? kubernetesProviderReplaces(inputsOf(old), inputsOf(next), unknownInputs)
+        : paths.some(
+            (p) =>
+              next.options.replaceOnChanges.some((option) => covers(option, p)) ||
+              forceNew.some((option) => covers(option, p)),
+          ));
+    const changed = [
+      ...paths,
+      ...(triggerChanged ? ["(replacementTrigger)"] : []),
+      ...(providerReplaced ? ["(provider)"] : []),
+    ];
     if (replace) {
+      if (providerReplaced) notes.push(`its provider ${unsettled.get(next.provider)} is replaced`);
       if (old.options.protect) notes.push("protected: pulumi up fails instead of replacing it");
       const runs = isCommand ? nodeOf(next, "create") : null;
       changes.push(change(next, "replace", runs, isCommand ? "create" : undefined, changed, notes));
       if (runs !== null) scripts.push({ node: runs, resource: next.name, script: "create" });
+      unsettled.set(next.urn, next.name);
       continue;
     }
     if (!isCommand) {
@@ -194,6 +221,15 @@ export function compareResources(
     if (runs !== null) scripts.push({ node: runs, resource: old.name, script: "delete" });
   }
   return { changes, scripts };
+}
+
+function inputsOf(resource: RecordedResource): Record<string, unknown> {
+  return revealDeep(resource.inputs) as Record<string, unknown>;
+}
+
+/** Whether a change of this input path does not count (`ignoreChanges`). */
+function ignored(resource: RecordedResource, inputPath: string): boolean {
+  return resource.options.ignoreChanges.some((option) => covers(option, inputPath));
 }
 
 function protectNote(resource: RecordedResource): string[] {

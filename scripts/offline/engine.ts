@@ -24,6 +24,8 @@ export interface RecordedResource {
   readonly dependsOn: readonly string[];
   /** URN of the explicit provider, if any. */
   readonly provider?: string;
+  /** For each input, the URNs of the resources its value comes from (the request's `propertyDependencies`). */
+  readonly inputSources: Readonly<Record<string, readonly string[]>>;
   /** Inputs as sent to the engine; secrets are {@link SecretValue}s, unknowns `"[unknown]"`. */
   readonly inputs: Readonly<Record<string, unknown>>;
   /** The resource options that decide what the engine does on a change or a removal. */
@@ -177,6 +179,9 @@ interface RegisterResourceRequestLike {
   getCustom(): boolean;
   getProvider(): string;
   getDependenciesList(): string[];
+  getPropertydependenciesMap(): {
+    forEach(callback: (dependencies: { getUrnsList(): string[] }, input: string) => void): void;
+  };
   getAdditionalsecretoutputsList(): string[];
   getObject(): { toJavaScript(): Record<string, unknown> } | undefined;
 }
@@ -353,10 +358,20 @@ function recordOf(monitor: MonitorLike, req: RegisterResourceRequestLike): Recor
     parent,
     dependsOn: [...new Set(req.getDependenciesList())].sort(),
     provider,
+    inputSources: inputSourcesOf(req),
     inputs: fromWire(req.getObject()?.toJavaScript() ?? {}) as Record<string, unknown>,
     options: optionsOf(req),
     additionalSecretOutputs: req.getAdditionalsecretoutputsList(),
   };
+}
+
+function inputSourcesOf(req: RegisterResourceRequestLike): Record<string, readonly string[]> {
+  const sources: Record<string, readonly string[]> = {};
+  req.getPropertydependenciesMap().forEach((dependencies, input) => {
+    const urns = [...new Set(dependencies.getUrnsList())].sort();
+    if (urns.length > 0) sources[input] = urns;
+  });
+  return sources;
 }
 
 function optionsOf(req: RegisterResourceRequestLike): RecordedOptions {
