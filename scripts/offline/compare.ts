@@ -132,7 +132,7 @@ export function compareResources(
   const matched = new Set<string>();
   const changes: Change[] = [];
   const scripts: NodeScript[] = [];
-  /** New resources being created or replaced: their outputs are unknown until they are. */
+  /** New resources being created or replaced ("seed-ready (replaced)"): their outputs are unknown until they are. */
   const unsettled = new Map<string, string>();
 
   for (const next of orderByDependencies(newResources).filter((r) => r.custom)) {
@@ -142,7 +142,7 @@ export function compareResources(
       const runs = isCommand ? nodeOf(next, "create") : null;
       changes.push(change(next, "create", runs, isCommand ? "create" : undefined, [], protectNote(next)));
       if (runs !== null) scripts.push({ node: runs, resource: next.name, script: "create" });
-      unsettled.set(next.urn, next.name);
+      unsettled.set(next.urn, `${next.name} (created)`);
       continue;
     }
     matched.add(old.urn);
@@ -151,7 +151,7 @@ export function compareResources(
       .filter(([input, sources]) => sources.some((urn) => unsettled.has(urn)) && !ignored(next, input))
       .map(([input, sources]) => {
         const from = sources.filter((urn) => unsettled.has(urn)).map((urn) => unsettled.get(urn));
-        notes.push(`${input}: unknown until ${from.join(", ")} exists again`);
+        notes.push(`${input}: unknown in the preview, it comes from ${from.join(", ")}`);
         return input;
       });
     const paths = [
@@ -188,12 +188,12 @@ export function compareResources(
       ...(providerReplaced ? ["(provider)"] : []),
     ];
     if (replace) {
-      if (providerReplaced) notes.push(`its provider ${unsettled.get(next.provider)} is replaced`);
+      if (providerReplaced) notes.push(`replaced with its provider: ${unsettled.get(next.provider)}`);
       if (old.options.protect) notes.push("protected: pulumi up fails instead of replacing it");
       const runs = isCommand ? nodeOf(next, "create") : null;
       changes.push(change(next, "replace", runs, isCommand ? "create" : undefined, changed, notes));
       if (runs !== null) scripts.push({ node: runs, resource: next.name, script: "create" });
-      unsettled.set(next.urn, next.name);
+      unsettled.set(next.urn, `${next.name} (replaced)`);
       continue;
     }
     if (!isCommand) {
