@@ -1,7 +1,7 @@
 import * as path from "node:path";
 import { isDeepStrictEqual } from "node:util";
 import { type ConfigProblem, formatProblem } from "../../config/problems";
-import { type RecordedResource, SecretValue } from "./engine";
+import { type RecordedResource, mapSecrets } from "./engine";
 import { KUBERNETES_PROVIDER, kubernetesProviderReplaces } from "./kubernetesProvider";
 import { orderByDependencies, planStack } from "./plan";
 import { type StackFile, readStackFile } from "./stackFile";
@@ -69,16 +69,7 @@ const FORCE_NEW: Readonly<Record<string, readonly string[]>> = {
 
 /** Plain data with every secret revealed, for comparing (never for printing). */
 function revealDeep(value: unknown): unknown {
-  if (value instanceof SecretValue) return revealDeep(value.value);
-  if (Array.isArray(value)) return value.map(revealDeep);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => [k, revealDeep(v)]),
-    );
-  }
-  return value;
+  return mapSecrets(value, (secret) => revealDeep(secret.value));
 }
 
 /** Dotted paths (`metadata.name`) of the leaves that differ, down to `depth` levels. */

@@ -13,6 +13,23 @@ export class SecretValue {
   constructor(readonly value: unknown) {}
 }
 
+/**
+ * A copy of plain data with each secret replaced by `onSecret(secret)`; undefined object members are dropped.
+ * `plan` redacts with it, `compare` reveals with it.
+ */
+export function mapSecrets(value: unknown, onSecret: (secret: SecretValue) => unknown): unknown {
+  if (value instanceof SecretValue) return onSecret(value);
+  if (Array.isArray(value)) return value.map((item) => mapSecrets(item, onSecret));
+  if (typeof value === "object" && value !== null) {
+    return Object.fromEntries(
+      Object.entries(value as Record<string, unknown>)
+        .filter(([, v]) => v !== undefined)
+        .map(([k, v]) => [k, mapSecrets(v, onSecret)]),
+    );
+  }
+  return value;
+}
+
 export interface RecordedResource {
   readonly urn: string;
   readonly type: string;

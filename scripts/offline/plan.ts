@@ -3,7 +3,7 @@ import { formatProblem } from "../../config/problems";
 import { validateStackConfig } from "../../config/validate";
 import type { StackModel } from "../../config/model";
 import { defineStack } from "../../components/program";
-import { type Evaluation, type RecordedResource, SecretValue, evaluate } from "./engine";
+import { type Evaluation, type RecordedResource, evaluate, mapSecrets } from "./engine";
 import type { StackFile } from "./stackFile";
 import { type ControlCoverage, cisCoverage } from "./cis";
 
@@ -67,16 +67,7 @@ export async function planStack(file: StackFile): Promise<PlanResult> {
 
 /** Replaces every secret with "[secret]", whatever it holds. */
 export function redact(value: unknown): unknown {
-  if (value instanceof SecretValue) return "[secret]";
-  if (Array.isArray(value)) return value.map(redact);
-  if (typeof value === "object" && value !== null) {
-    return Object.fromEntries(
-      Object.entries(value as Record<string, unknown>)
-        .filter(([, v]) => v !== undefined)
-        .map(([k, v]) => [k, redact(v)]),
-    );
-  }
-  return value;
+  return mapSecrets(value, () => "[secret]");
 }
 
 function toPlanned(resource: RecordedResource): PlannedResource {
