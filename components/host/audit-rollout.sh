@@ -22,6 +22,8 @@
 
 # @include components/host/lib.sh
 
+# @include components/host/apiserver-processes.sh
+
 # now_ticks: clock ticks since boot from /proc/uptime (centiseconds), the clock of /proc/PID/stat.
 now_ticks() {
   local up
@@ -44,26 +46,17 @@ mark_written() {
 # apiserver_state: sets apiserver_pids (every kube-apiserver process) and apiserver_fresh=1 when at
 # least one runs and none of them started before the policy was written.
 apiserver_state() {
-  local comm_file comm pid stat rest start mark_boot='' mark_ticks=0
+  local i mark_boot='' mark_ticks=0 stale=0
   apiserver_pids=''
   apiserver_fresh=0
   if [ -r "$written_mark" ]; then read -r mark_boot mark_ticks <"$written_mark" || true; fi
   if [ -n "$mark_boot" ] && [ "$mark_boot" != "$(boot_id)" ]; then mark_ticks=0; fi
-  local stale=0 any=0
-  for comm_file in "$proc_root"/[0-9]*/comm; do
-    { read -r comm <"$comm_file"; } 2>/dev/null || continue
-    [ "$comm" = kube-apiserver ] || continue
-    pid=${comm_file%/comm}
-    pid=${pid##*/}
-    { read -r stat <"$proc_root/$pid/stat"; } 2>/dev/null || continue
-    # Field 22 (starttime, ticks since boot); fields after the ")" that ends comm start at 3.
-    rest=${stat##*) }
-    read -r _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ _ start _ <<<"$rest"
-    any=1
-    apiserver_pids+=${apiserver_pids:+ }$pid
-    if [ "$start" -le "$mark_ticks" ]; then stale=1; fi
+  kube_apiserver_processes "$proc_root"
+  for ((i = 0; i < ${#kube_apiserver_pid[@]}; i++)); do
+    apiserver_pids+=${apiserver_pids:+ }${kube_apiserver_pid[i]}
+    if [ "${kube_apiserver_start[i]}" -le "$mark_ticks" ]; then stale=1; fi
   done
-  if [ "$any" -eq 1 ] && [ "$stale" -eq 0 ]; then apiserver_fresh=1; fi
+  if [ "${#kube_apiserver_pid[@]}" -gt 0 ] && [ "$stale" -eq 0 ]; then apiserver_fresh=1; fi
   return 0
 }
 

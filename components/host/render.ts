@@ -74,6 +74,7 @@ export const HOST_SHELL_LIBRARIES = [
   "components/host/head.sh",
   "components/host/lib.sh",
   "components/host/sysctl-order.sh",
+  "components/host/apiserver-processes.sh",
 ] as const;
 export const HOST_PREP_SCRIPT = "components/host/host-prep.sh";
 

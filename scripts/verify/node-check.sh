@@ -46,6 +46,8 @@ kernel_values() {
 
 # @include components/host/sysctl-order.sh
 
+# @include components/host/apiserver-processes.sh
+
 # Every setting of one of the parameters in our file and in the files applied after it at boot, in
 # the order systemd-sysctl and procps apply them.
 sysctl_setting_fact() {
@@ -90,33 +92,26 @@ rke2_presence() {
 # The running kube-apiserver: its start time (boot time plus the start tick of /proc/PID/stat) and
 # the audit policy file it was started with.
 apiserver() {
-  local comm_file comm pid stat rest btime='' name value ticks policy='' arg clk_tck fields=()
-  for comm_file in "$root"/proc/[0-9]*/comm; do
-    { read -r comm <"$comm_file"; } 2>/dev/null || continue
-    [ "$comm" = kube-apiserver ] || continue
-    pid=${comm_file%/comm}
-    pid=${pid##*/}
-    { read -r stat <"$root/proc/$pid/stat"; } 2>/dev/null || continue
-    # Fields after the command name, which is in parentheses and may hold spaces: field 3 onwards.
-    rest=${stat##*) }
-    read -r -a fields <<<"$rest"
-    # starttime is field 22 of the line, the 20th after the command name.
-    ticks=${fields[19]:-}
-    while read -r name value _; do
-      if [ "$name" = btime ]; then btime=$value; fi
-    done <"$root/proc/stat"
-    while IFS= read -r -d '' arg; do
-      case $arg in --audit-policy-file=*) policy=${arg#--audit-policy-file=} ;; esac
-    done <"$root/proc/$pid/cmdline"
-    clk_tck=$(getconf CLK_TCK 2>/dev/null) || clk_tck=100
-    if [ -z "$ticks" ] || [ -z "$btime" ]; then
-      fact apiserver "$pid" unknown "${policy:--}"
-    else
-      fact apiserver "$pid" $((btime + ticks / clk_tck)) "${policy:--}"
-    fi
+  local btime='' name value policy='' arg clk_tck pid ticks
+  kube_apiserver_processes "$root/proc"
+  if [ "${#kube_apiserver_pid[@]}" -eq 0 ]; then
+    fact apiserver none
     return 0
-  done
-  fact apiserver none
+  fi
+  pid=${kube_apiserver_pid[0]}
+  ticks=${kube_apiserver_start[0]}
+  while read -r name value _; do
+    if [ "$name" = btime ]; then btime=$value; fi
+  done <"$root/proc/stat"
+  while IFS= read -r -d '' arg; do
+    case $arg in --audit-policy-file=*) policy=${arg#--audit-policy-file=} ;; esac
+  done <"$root/proc/$pid/cmdline"
+  clk_tck=$(getconf CLK_TCK 2>/dev/null) || clk_tck=100
+  if [ -z "$ticks" ] || [ -z "$btime" ]; then
+    fact apiserver "$pid" unknown "${policy:--}"
+  else
+    fact apiserver "$pid" $((btime + ticks / clk_tck)) "${policy:--}"
+  fi
 }
 
 main() {
