@@ -467,15 +467,24 @@ esac
       ? fs.readFileSync(path.join(dir, "systemctl.log"), "utf8").split("\n").filter(Boolean).length
       : 0;
 
+  /** A stand-in node whose API server runs as RKE2 started it, with the old policy; removed afterwards. */
+  function onStandInNode(check: (dir: string, files: ReturnType<typeof standIn>) => void): void {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
+    try {
+      const files = standIn(dir);
+      fs.writeFileSync(files.policyFile, "old policy\n");
+      runRollout(dir, "old policy\n"); // the API server as RKE2 started it, with the old policy
+      check(dir, files);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  }
+
   it(
     "writes, restarts and accepts only an API server started after the write; an identical, ready node is left alone",
     { skip: process.getuid?.() !== 0 && "needs root" },
-    () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
-      try {
-        const { policyFile, previousFile } = standIn(dir);
-        fs.writeFileSync(policyFile, "old policy\n");
-        runRollout(dir, "old policy\n"); // the API server as RKE2 started it, with the old policy
+    () =>
+      onStandInNode((dir, { policyFile, previousFile }) => {
         fs.rmSync(path.join(dir, "systemctl.log"));
 
         const first = runRollout(dir, policy);
@@ -497,22 +506,14 @@ esac
           /unchanged; kube-apiserver \(pid \d+\) started after it was written and is ready/,
         );
         assert.equal(restarts(dir), 1, "an identical policy on a ready node restarts nothing");
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    },
+      }),
   );
 
   it(
     "never passes on the old API server, restores the previous policy when the new one fails, and a retry does not skip the node",
     { skip: process.getuid?.() !== 0 && "needs root" },
-    () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
-      try {
-        const { policyFile } = standIn(dir);
-        fs.writeFileSync(policyFile, "old policy\n");
-        runRollout(dir, "old policy\n");
-
+    () =>
+      onStandInNode((dir, { policyFile }) => {
         // The old apiserver keeps answering /readyz after the restart: the step must not pass on it.
         fs.writeFileSync(path.join(dir, "lazy"), "");
         const stale = runRollout(dir, policy, 1);
@@ -549,21 +550,14 @@ esac
           /unchanged, but no kube-apiserver started after it was written is ready: finishing/,
         );
         assert.match(finish.stdout, /kube-apiserver: ready/);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    },
+      }),
   );
 
   it(
     "touches nothing while another control-plane node is unready, and bounds a hanging restart",
     { skip: process.getuid?.() !== 0 && "needs root" },
-    () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-rollout-"));
-      try {
-        const { policyFile } = standIn(dir);
-        fs.writeFileSync(policyFile, "old policy\n");
-        runRollout(dir, "old policy\n");
+    () =>
+      onStandInNode((dir, { policyFile }) => {
         const before = restarts(dir);
         fs.writeFileSync(path.join(dir, "unhealthy"), "");
         const refused = runRollout(dir, policy);
@@ -581,9 +575,6 @@ esac
         const hung = runRollout(dir, policy, 1);
         assert.equal(hung.status, 10, hung.stderr);
         assert.match(hung.stderr, /systemctl restart rke2-server.service failed or took longer than 1 s/);
-      } finally {
-        fs.rmSync(dir, { recursive: true, force: true });
-      }
-    },
+      }),
   );
 });
