@@ -17,6 +17,12 @@ import { shellcheck } from "./shellcheck";
 const TOKEN = "xq7mwz2lbk4ndrvp9tc6hsgj5fqx8wzt2mlkdbrn4vqz7cpsh6jx";
 const CLUSTER = "c-m-7q2xbk4d";
 
+/** Writes one of the scripts' markers (`registered-cluster`, `registering-cluster`) under a temporary root. */
+function writeMarker(root: string, marker: string, cluster = CLUSTER): void {
+  fs.mkdirSync(path.join(root, "etc/rancher/hardened-rke2"), { recursive: true });
+  fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2", marker), `${cluster}\n`);
+}
+
 describe("Rancher's registration command: every format Rancher writes", () => {
   const ca = "-----BEGIN CERTIFICATE-----\nMIIB\n-----END CERTIFICATE-----\n";
   const sum = caChecksum(ca);
@@ -239,8 +245,7 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
 
   it("completes a registration interrupted after the agent was installed", async () => {
     const root = newRoot();
-    fs.mkdirSync(path.join(root, "etc/rancher/hardened-rke2"), { recursive: true });
-    fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2/registering-cluster"), `${CLUSTER}\n`);
+    writeMarker(root, "registering-cluster");
     fs.mkdirSync(path.join(root, "etc/rancher/agent"), { recursive: true });
     fs.writeFileSync(path.join(root, "etc/rancher/agent/config.yaml"), "remoteEnabled: true\n");
     const run = await runBash(script(root), input());
@@ -252,8 +257,7 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
 
   it("registers again when the marker says registered but the agent is gone", async () => {
     const root = newRoot();
-    fs.mkdirSync(path.join(root, "etc/rancher/hardened-rke2"), { recursive: true });
-    fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2/registered-cluster"), `${CLUSTER}\n`);
+    writeMarker(root, "registered-cluster");
     const run = await runBash(script(root), input());
     assert.equal(run.status, 0, run.stderr);
     assert.match(run.stdout, /its agent is gone; registering again/);
@@ -262,8 +266,7 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
 
   it("refuses a node registered to another cluster, naming it, and changes nothing", async () => {
     const root = newRoot();
-    fs.mkdirSync(path.join(root, "etc/rancher/hardened-rke2"), { recursive: true });
-    fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2/registered-cluster"), "c-m-other123\n");
+    writeMarker(root, "registered-cluster", "c-m-other123");
     const run = await runBash(script(root), input());
     assert.equal(run.status, 1);
     assert.match(
@@ -282,8 +285,7 @@ describe("registration script on a temporary root, against a stand-in Rancher ov
     assert.match(run.stderr, /already runs rancher-system-agent from a registration this stack did not make/);
 
     const other = newRoot();
-    fs.mkdirSync(path.join(other, "etc/rancher/hardened-rke2"), { recursive: true });
-    fs.writeFileSync(path.join(other, "etc/rancher/hardened-rke2/registered-cluster"), `${CLUSTER}\n`);
+    writeMarker(other, "registered-cluster");
     fs.mkdirSync(path.join(other, "var/lib/rancher/agent"), { recursive: true });
     fs.writeFileSync(
       path.join(other, "var/lib/rancher/agent/rancher2_connection_info.json"),
@@ -373,15 +375,14 @@ describe("uninstall script on a temporary root", () => {
     const root = fs.mkdtempSync(path.join(os.tmpdir(), "hrke2-node-"));
     try {
       fs.mkdirSync(path.join(root, "usr/local/bin"), { recursive: true });
-      fs.mkdirSync(path.join(root, "etc/rancher/hardened-rke2"), { recursive: true });
       const ran = path.join(root, "ran");
       for (const name of ["rancher-system-agent-uninstall.sh", "rke2-uninstall.sh"]) {
         fs.writeFileSync(path.join(root, "usr/local/bin", name), `#!/bin/sh\necho ${name} >>'${ran}'\n`, {
           mode: 0o755,
         });
       }
-      fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2/registered-cluster"), `${CLUSTER}\n`);
-      fs.writeFileSync(path.join(root, "etc/rancher/hardened-rke2/registering-cluster"), `${CLUSTER}\n`);
+      writeMarker(root, "registered-cluster");
+      writeMarker(root, "registering-cluster");
       const run = await runBash(renderUninstallScript("agent-1", root), "");
       assert.equal(run.status, 0, run.stderr);
       assert.equal(fs.readFileSync(ran, "utf8"), "rancher-system-agent-uninstall.sh\nrke2-uninstall.sh\n");
