@@ -14,7 +14,6 @@ import {
 } from "../components/host/auditRollout";
 import {
   ALLOW_EXISTING_INSTALL_OPTION,
-  HOST_SHELL_LIBRARIES,
   HOST_PREP_SCRIPT,
   type HostPrepScriptOptions,
   KERNEL_PARAMETERS,
@@ -22,7 +21,7 @@ import {
   renderRemoteCommand,
   renderSysctlConf,
 } from "../components/host/render";
-import { shellQuote } from "../components/shell/script";
+import { includesOf, shellQuote } from "../components/shell/script";
 import { shellcheck, shellcheckFile } from "./shellcheck";
 
 // Never run a host preparation script on this machine: its kernel parameters are not namespaced.
@@ -153,7 +152,7 @@ describe("host preparation script", () => {
 
   it("is read from its .sh file, starts strict, checks everything before the first change, and calls main last", () => {
     shellcheckFile(HOST_PREP_SCRIPT);
-    for (const library of HOST_SHELL_LIBRARIES) shellcheckFile(library);
+    for (const library of includesOf(HOST_PREP_SCRIPT)) shellcheckFile(library);
     const script = renderHostPrepScript(ALL_OPTIONS[7]);
     assert.match(
       script,
@@ -376,6 +375,7 @@ describe("audit policy roll-out script", () => {
   it("is shellcheck-clean, read from its .sh file, and carries the policy as a literal", () => {
     shellcheck(script);
     shellcheckFile(AUDIT_ROLLOUT_SCRIPT);
+    for (const library of includesOf(AUDIT_ROLLOUT_SCRIPT)) shellcheckFile(library);
     const start = script.indexOf("# Values from the stack");
     const block = script.slice(start, script.indexOf("\n\n", start));
     assert.equal(bash(`${block}\nprintf '%s' "$audit_policy"`).stdout, policy);

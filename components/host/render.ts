@@ -66,16 +66,6 @@ export interface HostPrepScriptOptions {
   readonly allowExistingInstall: boolean;
 }
 
-/**
- * The shared shell files the host scripts and verify's node check include (`# @include PATH`): the
- * strict script head, the file-writing functions, and the boot order of sysctl files.
- */
-export const HOST_SHELL_LIBRARIES = [
-  "components/host/head.sh",
-  "components/host/lib.sh",
-  "components/host/sysctl-order.sh",
-  "components/host/apiserver-processes.sh",
-] as const;
 export const HOST_PREP_SCRIPT = "components/host/host-prep.sh";
 
 /** A flag of the values block: `'1'` for on, `''` for off (the scripts test it with `[ -n … ]`). */

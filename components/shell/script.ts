@@ -72,6 +72,11 @@ const INCLUDE_LINE = /^# @include (\S+)$/gm;
 /** The line of an included file after which its body begins (above it: its own `#!` and shellcheck header). */
 const BODY_START = "\n# @begin\n";
 
+/** The shared files a script includes (its `# @include PATH` lines), in order. */
+export function includesOf(relativePath: string): string[] {
+  return [...readShellFile(relativePath).matchAll(INCLUDE_LINE)].map((match) => match[1]);
+}
+
 /**
  * The body of a shared shell file (functions or a script head), for {@link renderScript}'s
  * `# @include` lines: the file checks on its own under shellcheck, and several scripts share one copy.
